@@ -1,0 +1,468 @@
+"""The `jmt` pipeline component: one hierarchical multi-task network, many Doc attributes.
+
+This module imports neither torch nor the task kinds at import time, so that `spacy.blank()`
+stays cheap in environments where the plugin is installed.
+"""
+
+from itertools import islice
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+import numpy
+import srsly
+from spacy import util
+from spacy.errors import Errors
+from spacy.language import Language
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.vocab import Vocab
+from thinc.api import Config, Model, Optimizer
+
+from .model import attach_network, get_torch_network
+
+DEFAULT_JMT_MODEL = """
+[model]
+@architectures = "spacy-jmt.JMTModel.v1"
+hidden_width = 256
+label_embedding_width = 32
+shortcut_connections = true
+dropout = 0.2
+arc_width = 256
+label_width = 128
+
+[model.tok2vec]
+@architectures = "spacy.Tok2Vec.v2"
+
+[model.tok2vec.embed]
+@architectures = "spacy.MultiHashEmbed.v2"
+width = 128
+attrs = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
+rows = [5000, 1000, 2500, 2500]
+include_static_vectors = false
+
+[model.tok2vec.encode]
+@architectures = "spacy.MaxoutWindowEncoder.v2"
+width = 128
+depth = 2
+window_size = 1
+maxout_pieces = 3
+"""
+DEFAULT_MODEL = Config().from_str(DEFAULT_JMT_MODEL)["model"]
+
+# The syntactic hierarchy of JMT: tags at the bottom, chunks above, dependencies on top.
+DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
+    "sents": {"kind": "tagging", "attr": "SENT_START", "level": 1, "weight": 0.5},
+    "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
+    "pos": {"kind": "tagging", "attr": "POS", "level": 1},
+    "chunks": {"kind": "chunking", "level": 2},
+    "dep": {"kind": "parsing", "level": 3, "sentences": "sents"},
+}
+
+
+@Language.factory(
+    "jmt",
+    assigns=["token.tag", "token.pos", "token.head", "token.dep", "token.is_sent_start",
+             "doc.spans"],
+    default_config={
+        "model": DEFAULT_MODEL,
+        "tasks": DEFAULT_TASKS,
+        "overwrite": False,
+        "successive_regularization": 0.0,
+        "successive_regularization_interval": 0,
+        "scorer": {"@scorers": "spacy-jmt.jmt_scorer.v1"},
+    },
+    default_score_weights={
+        "tag_acc": 0.2,
+        "pos_acc": 0.2,
+        "dep_uas": 0.1,
+        "dep_las": 0.2,
+        "chunks_f": 0.2,
+        "sents_f": 0.1,
+        "noun_chunks_f": 0.0,
+        "dep_las_per_type": None,
+        "chunks_per_type": None,
+    },
+)  # fmt: skip
+def make_jmt(
+    nlp: Language,
+    name: str,
+    model: Model,
+    tasks: Dict[str, Dict[str, Any]],
+    overwrite: bool,
+    successive_regularization: float,
+    successive_regularization_interval: int,
+    scorer: Optional[Callable],
+) -> "JMT":
+    """Create a `jmt` component.
+
+    model (Model): A model from `spacy-jmt.JMTModel.v1`.
+    tasks (Dict[str, Dict[str, Any]]): Per task name: "kind" (tagging, chunking, parsing),
+        "level" (1 = lowest), "depth" (own BiLSTM layers), "weight" (loss weight) and the
+        kind's own settings.
+    overwrite (bool): Whether to overwrite annotation already on the doc.
+    successive_regularization (float): Strength of JMT's successive regularization: the
+        squared drift of the hierarchy's levels from an anchor copy is added to the loss.
+    successive_regularization_interval (int): Refresh the anchor every this many updates
+        (0: keep the anchor taken at the first update or by `set_anchor`).
+    scorer (Optional[Callable]): The scoring method.
+    """
+    return JMT(
+        nlp.vocab,
+        model,
+        name,
+        tasks=tasks,
+        overwrite=overwrite,
+        successive_regularization=successive_regularization,
+        successive_regularization_interval=successive_regularization_interval,
+        scorer=scorer,
+    )
+
+
+class JMT(TrainablePipe):
+    """A hierarchical multi-task component (Hashimoto et al. 2017) for spaCy."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "jmt",
+        *,
+        tasks: Dict[str, Dict[str, Any]],
+        overwrite: bool = False,
+        successive_regularization: float = 0.0,
+        successive_regularization_interval: int = 0,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        from .tasks import build_tasks
+
+        self.vocab = vocab
+        self.model = model
+        self.name = name
+        self.scorer = scorer
+        self.cfg: Dict[str, Any] = {
+            "tasks": {key: dict(value) for key, value in tasks.items()},
+            "labels": {key: [] for key in tasks},
+            "width_in": None,
+            "overwrite": overwrite,
+            "successive_regularization": successive_regularization,
+            "successive_regularization_interval": successive_regularization_interval,
+        }
+        self.tasks = build_tasks(self.cfg["tasks"])
+        self.model.attrs["get_segments"] = self._segmenter
+        self._anchor: Optional[Dict[str, Any]] = None
+        self._n_updates = 0
+        self._install_noun_chunks()
+
+    # -- labels -----------------------------------------------------------------------------
+
+    @property
+    def labels(self) -> Dict[str, List[str]]:
+        """RETURNS (Dict[str, List[str]]): The labels of each task."""
+        return {task.name: list(task.labels) for task in self.tasks}
+
+    @property
+    def label_data(self) -> Dict[str, List[str]]:
+        """RETURNS (Dict[str, List[str]]): The labels, for `spacy init labels`."""
+        return self.labels
+
+    def add_label(self, label: str, task: Optional[str] = None) -> int:
+        """Add a label to a task before initialization.
+
+        label (str): The label.
+        task (Optional[str]): The task's name; may be left out if there is one task.
+        RETURNS (int): 1 if the label was added, 0 if it was there already.
+        """
+        if task is None:
+            if len(self.tasks) != 1:
+                raise ValueError(f"Name the task to add '{label}' to: {[t.name for t in self.tasks]}")
+            task = self.tasks[0].name
+        if self.is_initialized:
+            raise ValueError(Errors.E922.format(name=self.name))
+        target = self._task(task)
+        if label in target.labels:
+            return 0
+        target.labels = sorted(target.labels + [label])
+        self.cfg["labels"][task] = target.labels
+        return 1
+
+    def _task(self, name: str):
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(f"No task '{name}' in component '{self.name}'")
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.model.has_ref("network")
+
+    # -- inference --------------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> Dict[str, Dict[str, Any]]:
+        """Run the network over a batch of docs.
+
+        docs (Iterable[Doc]): The docs.
+        RETURNS (Dict[str, Dict[str, Any]]): The head outputs per task.
+        """
+        docs = list(docs)
+        self._check_initialized()
+        if not any(len(doc) for doc in docs):
+            return {}
+        return self.model.predict(docs)
+
+    def set_annotations(self, docs: Iterable[Doc], outputs: Dict[str, Dict[str, Any]]) -> None:
+        """Decode each task's outputs and write them to the docs, lowest level first.
+
+        docs (Iterable[Doc]): The docs.
+        outputs (Dict[str, Dict[str, Any]]): The outputs of `predict`.
+        """
+        docs = list(docs)
+        if not outputs:
+            return
+        for task in self.tasks:
+            task.set_annotations(docs, outputs[task.name], self.cfg["overwrite"])
+
+    def _segmenter(self, docs: List[Doc], lengths: List[int]) -> Callable:
+        """Give the model a function that finds the parser's sentences, once the outputs of
+        the tasks below the parser are there: a doc's own sentence boundaries if it has
+        them, else those predicted by the parser's `sentences` task, else windows."""
+        from .tasks.parsing import sentence_segments
+
+        parsers = [t for t in self.tasks if t.kind == "parsing"]
+        if not parsers:
+            return lambda outputs: []
+        parser = parsers[0]
+
+        def get_segments(outputs: Dict[str, Dict[str, Any]]) -> List[Any]:
+            source = parser.cfg["sentences"]
+            predicted = None
+            if source in outputs:
+                start = self._task(source).labels.index("S")
+                predicted = (outputs[source]["logits"].argmax(-1) == start).numpy()
+            starts = []
+            for b, doc in enumerate(docs):
+                if doc.has_annotation("SENT_START"):
+                    starts.append(numpy.asarray([bool(t.is_sent_start) for t in doc]))
+                elif predicted is not None:
+                    starts.append(predicted[b, : lengths[b]])
+                else:
+                    starts.append(numpy.zeros(lengths[b], dtype=bool))
+            return sentence_segments(starts, parser.cfg["max_sentence_length"])
+
+        return get_segments
+
+    # -- training ---------------------------------------------------------------------------
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch: one forward pass over all docs, each task's loss on the
+        examples that annotate it, weighted and summed, then one backward pass.
+
+        examples (Iterable[Example]): A batch of examples.
+        drop (float): The dropout rate (the network's own dropout is set in the model config).
+        sgd (Optional[Optimizer]): The optimizer.
+        losses (Optional[Dict[str, float]]): Accumulates the total loss under the component
+            name and each task's under "<component>:<task>".
+        RETURNS (Dict[str, float]): The updated losses.
+        """
+        import torch
+
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, "JMT.update")
+        self._check_initialized()
+        if not any(len(eg.predicted) for eg in examples):
+            return losses
+        for eg in examples:
+            copy_gold_sentences(eg)
+        outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
+        leaves = {
+            name: {k: v.detach().requires_grad_() if torch.is_tensor(v) else v
+                   for k, v in out.items()}
+            for name, out in outputs.items()
+        }  # fmt: skip
+        total = None
+        for task in self.tasks:
+            loss = task.loss(examples, leaves[task.name])
+            if loss is None:
+                continue
+            losses[f"{self.name}:{task.name}"] = losses.get(f"{self.name}:{task.name}", 0.0) + float(
+                loss
+            )
+            total = task.weight * loss if total is None else total + task.weight * loss
+        if total is None:
+            return losses
+        losses[self.name] += float(total)
+        total.backward()
+        grads = {
+            name: {k: v.grad for k, v in out.items() if torch.is_tensor(v) and v.grad is not None}
+            for name, out in leaves.items()
+        }
+        backprop(grads)
+        self._successive_regularization()
+        if sgd is not None:
+            self.finish_update(sgd)
+        self._n_updates += 1
+        return losses
+
+    def get_loss(self, examples: Iterable[Example], scores: Any) -> Any:
+        """The losses are computed per task inside `update`, where the torch graph is."""
+        raise NotImplementedError("JMT computes its losses per task inside update()")
+
+    def set_anchor(self) -> None:
+        """Take the current parameters of the hierarchy's levels as the anchor that
+        successive regularization pulls towards."""
+        network = get_torch_network(self.model)
+        self._anchor = {n: p.detach().clone() for n, p in network.levels.named_parameters()}
+
+    def _successive_regularization(self) -> None:
+        strength = self.cfg["successive_regularization"]
+        interval = self.cfg["successive_regularization_interval"]
+        if strength <= 0:
+            return
+        if self._anchor is None or (interval and self._n_updates % interval == 0):
+            self.set_anchor()
+            return
+        penalty = self.drift_penalty()
+        (strength * penalty).backward()
+
+    def drift_penalty(self) -> Any:
+        """RETURNS (torch.Tensor): The squared L2 distance of the levels' parameters from the
+        anchor (0 right after `set_anchor`)."""
+        if self._anchor is None:
+            self.set_anchor()
+        network = get_torch_network(self.model)
+        assert self._anchor is not None
+        return sum(
+            ((p - self._anchor[n]) ** 2).sum() for n, p in network.levels.named_parameters()
+        )
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Dict[str, List[str]]] = None,
+    ) -> None:
+        """Infer each task's labels from the data (or take them from `labels`), size the
+        network and initialize the model.
+
+        get_examples (Callable[[], Iterable[Example]]): Returns a representative sample.
+        nlp (Optional[Language]): The pipeline.
+        labels (Optional[Dict[str, List[str]]]): Labels per task, e.g. from `spacy init labels`.
+        """
+        validate_get_examples(get_examples, "JMT.initialize")
+        sample = list(islice(get_examples(), 1000))
+        for task in self.tasks:
+            if labels is not None and task.name in labels:
+                task.labels = sorted(set(labels[task.name]))
+            else:
+                found = set(task.labels)
+                for eg in get_examples():
+                    found.update(task.gold_labels(eg))
+                task.labels = sorted(found)
+            if not task.labels:
+                raise ValueError(
+                    Errors.E143.format(name=self.name) + f" (task '{task.name}' found no labels)"
+                )
+            self.cfg["labels"][task.name] = task.labels
+        docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
+        tok2vec = self.model.get_ref("tok2vec")
+        tok2vec.initialize(X=docs)
+        self.cfg["width_in"] = tok2vec.get_dim("nO")
+        self._build_network()
+        self.model.get_ref("network").initialize()
+
+    def _build_network(self) -> None:
+        attach_network(self.model, self.cfg["width_in"], [task.spec() for task in self.tasks])
+        self._anchor = None
+
+    def _check_initialized(self) -> None:
+        if not self.is_initialized:
+            raise ValueError(Errors.E109.format(name=self.name))
+
+    def _install_noun_chunks(self) -> None:
+        """Make `doc.noun_chunks` yield the NP chunks of the (first) chunking task."""
+        from .tasks.chunking import ChunkNounChunks
+
+        for task in self.tasks:
+            if task.kind == "chunking" and task.cfg["noun_chunk_label"]:
+                current = self.vocab.get_noun_chunks
+                if isinstance(current, ChunkNounChunks):
+                    current = current.fallback
+                self.vocab.get_noun_chunks = ChunkNounChunks(
+                    task.key, task.cfg["noun_chunk_label"], current
+                )
+                return
+
+    # -- serialization ----------------------------------------------------------------------
+
+    def _restore(self, cfg: Dict[str, Any]) -> None:
+        from .tasks import build_tasks
+
+        self.cfg.update(cfg)
+        self.tasks = build_tasks(self.cfg["tasks"], self.cfg["labels"])
+        if self.cfg["width_in"] is not None:
+            self._build_network()
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        serialize = {
+            "cfg": lambda: srsly.json_dumps(self.cfg),
+            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
+            "model": lambda: self.model.to_bytes(),
+        }
+        return util.to_bytes(serialize, exclude)
+
+    def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "JMT":
+        msg = srsly.msgpack_loads(bytes_data)
+        if "cfg" in msg and "cfg" not in exclude:
+            self._restore(srsly.json_loads(msg["cfg"]))
+        if "vocab" in msg and "vocab" not in exclude:
+            self.vocab.from_bytes(msg["vocab"], exclude=exclude)
+        if "model" in msg and "model" not in exclude:
+            self.model.from_bytes(msg["model"])
+        return self
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        path = Path(path)
+        serialize = {
+            "cfg": lambda p: srsly.write_json(p, self.cfg),
+            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
+            "model": lambda p: p.open("wb").write(self.model.to_bytes()),
+        }
+        util.to_disk(path, serialize, exclude)
+
+    def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "JMT":
+        path = Path(path)
+
+        def load_model(p: Path) -> None:
+            with p.open("rb") as file_:
+                self.model.from_bytes(file_.read())
+
+        deserialize = {
+            "cfg": lambda p: self._restore(srsly.read_json(p)),
+            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
+            "model": load_model,
+        }
+        util.from_disk(path, deserialize, exclude)
+        return self
+
+
+def copy_gold_sentences(example: Example) -> None:
+    """Give a training doc the reference's sentence boundaries, so that the parser is trained
+    on gold sentences (predicted docs of an Example carry none)."""
+    from .tasks.tagging import set_sent_starts
+
+    doc = example.predicted
+    if doc.has_annotation("SENT_START") or not example.reference.has_annotation("SENT_START"):
+        return
+    starts = numpy.asarray(example.get_aligned("SENT_START")) == 1
+    set_sent_starts(doc, starts)

@@ -1,0 +1,134 @@
+"""The Thinc model of the `jmt` component: a tok2vec layer feeding the torch network.
+
+The torch network's shape depends on the tasks and their label counts, which are only known
+after `initialize` (or from the saved cfg), so the builder returns a model without it and
+`attach_network` adds it later. This module imports torch only inside `attach_network`.
+"""
+
+from typing import Any, Callable, Dict, List, Tuple
+
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.types import Floats2d
+
+# Per task name, the head's outputs (torch tensors and the parser's segments).
+JMTOutput = Dict[str, Dict[str, Any]]
+GetSegmentsFactory = Callable[[List[Doc], List[int]], Callable]
+
+
+@registry.architectures("spacy-jmt.JMTModel.v1")
+def build_jmt_model(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 256,
+    label_embedding_width: int = 32,
+    shortcut_connections: bool = True,
+    dropout: float = 0.2,
+    arc_width: int = 256,
+    label_width: int = 128,
+) -> Model[List[Doc], JMTOutput]:
+    """Build the hierarchical multi-task model.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): The shared word representations.
+    hidden_width (int): Width of every level and task-specific BiLSTM (both directions).
+    label_embedding_width (int): Width of the label embeddings that the tasks below feed
+        to the levels above; 0 switches label embeddings off.
+    shortcut_connections (bool): Whether every level reads the word representations.
+    dropout (float): Dropout rate inside the network.
+    arc_width (int): Width of the parser's arc MLPs.
+    label_width (int): Width of the parser's label MLPs.
+    RETURNS (Model[List[Doc], JMTOutput]): The model; call `attach_network` before use.
+    """
+    return Model(
+        "jmt",
+        forward,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        attrs={
+            "hidden_width": hidden_width,
+            "label_embedding_width": label_embedding_width,
+            "shortcut_connections": shortcut_connections,
+            "dropout": dropout,
+            "arc_width": arc_width,
+            "label_width": label_width,
+            "get_segments": None,
+        },
+    )
+
+
+def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> None:
+    """Create the torch network for these tasks and add it to the model.
+
+    model (Model): A model from `build_jmt_model`.
+    width_in (int): Width of the tok2vec output.
+    tasks (List[Dict[str, Any]]): Per task "name", "kind", "level", "depth", "n_labels".
+    """
+    from thinc.api import PyTorchWrapper_v2
+
+    from .layers.network import JMTNetwork
+
+    a = model.attrs
+    specs = [{**t, "arc_width": a["arc_width"], "label_width": a["label_width"]} for t in tasks]
+    network = JMTNetwork(
+        width_in,
+        a["hidden_width"],
+        specs,
+        a["label_embedding_width"],
+        a["shortcut_connections"],
+        a["dropout"],
+    )
+    wrapper = PyTorchWrapper_v2(
+        network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
+    )
+    if model.has_ref("network"):
+        model.layers[model.layers.index(model.get_ref("network"))] = wrapper
+    else:
+        model.layers.append(wrapper)
+    model.set_ref("network", wrapper)
+
+
+def get_torch_network(model: Model):
+    """RETURNS (JMTNetwork): The torch module inside the model."""
+    return model.get_ref("network").shims[0]._model
+
+
+def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, Callable]:
+    tok2vec = model.get_ref("tok2vec")
+    network = model.get_ref("network")
+    Xs, backprop_tok2vec = tok2vec(docs, is_train)
+    get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
+    Y, backprop_network = network((Xs, get_segments), is_train)
+
+    def backprop(dY: JMTOutput) -> Any:
+        return backprop_tok2vec(backprop_network(dY))
+
+    return Y, backprop
+
+
+def _convert_inputs(model: Model, X: Tuple[List[Floats2d], Callable], is_train: bool):
+    Xs, get_segments = X
+    lengths = [x.shape[0] for x in Xs]
+    ops = model.ops
+    flat = ops.xp.concatenate(Xs, axis=0) if Xs else ops.alloc2f(0, 0)
+    Xt = xp2torch(ops.asarray2f(flat), requires_grad=is_train)
+
+    def convert_from_torch(dX: ArgsKwargs) -> List[Floats2d]:
+        d_flat = torch2xp(dX.args[0])
+        return ops.unflatten(d_flat, lengths)  # type: ignore[arg-type]
+
+    return ArgsKwargs(args=(Xt, lengths), kwargs={"get_segments": get_segments}), convert_from_torch
+
+
+def _convert_outputs(model: Model, inputs_outputs: Tuple[Any, JMTOutput], is_train: bool):
+    _, Y = inputs_outputs
+
+    def convert_for_torch(dY: JMTOutput) -> ArgsKwargs:
+        tensors, grads = [], []
+        for name, task_dY in dY.items():
+            for key, grad in task_dY.items():
+                if grad is not None:
+                    tensors.append(Y[name][key])
+                    grads.append(grad)
+        return ArgsKwargs(args=(tensors,), kwargs={"grad_tensors": grads})
+
+    return Y, convert_for_torch

@@ -1,0 +1,82 @@
+"""What every task kind provides to the `jmt` component."""
+
+from typing import Any, Dict, Iterable, List, Optional
+
+from spacy.tokens import Doc
+from spacy.training import Example
+
+# Settings every task accepts in the config, with their defaults.
+COMMON_SETTINGS: Dict[str, Any] = {"kind": None, "level": 1, "depth": 0, "weight": 1.0}
+
+
+class Task:
+    """A task kind: reads its gold, computes its loss, decodes and writes to the Doc, scores.
+
+    Subclasses set `kind`, `settings` (their own config keys with defaults) and implement the
+    methods below. `labels` is the sorted label set the network was sized with.
+
+    name (str): The task's name in the config (also its key in losses and outputs).
+    cfg (Dict[str, Any]): The task's settings from the config.
+    labels (List[str]): The task's labels, if known.
+    """
+
+    kind = ""
+    settings: Dict[str, Any] = {}
+
+    def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
+        unknown = set(cfg) - set(COMMON_SETTINGS) - set(self.settings)
+        if unknown:
+            raise ValueError(
+                f"Unknown setting(s) {sorted(unknown)} for task '{name}' of kind '{self.kind}'. "
+                f"Known: {sorted(set(COMMON_SETTINGS) | set(self.settings))}"
+            )
+        self.name = name
+        self.cfg = {**COMMON_SETTINGS, **self.settings, **cfg}
+        if not isinstance(self.cfg["level"], int) or self.cfg["level"] < 1:
+            raise ValueError(f"Task '{name}': level must be an integer >= 1")
+        self.labels: List[str] = list(labels or [])
+
+    @property
+    def level(self) -> int:
+        return self.cfg["level"]
+
+    @property
+    def weight(self) -> float:
+        return self.cfg["weight"]
+
+    @property
+    def n_outputs(self) -> int:
+        """RETURNS (int): Width of the head's output layer."""
+        return len(self.labels)
+
+    def spec(self) -> Dict[str, Any]:
+        """RETURNS (Dict[str, Any]): What the torch network needs to build this task's head."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "level": self.level,
+            "depth": self.cfg["depth"],
+            "n_labels": self.n_outputs,
+        }
+
+    def gold_labels(self, example: Example) -> Iterable[str]:
+        """RETURNS (Iterable[str]): The labels this example's reference annotates."""
+        raise NotImplementedError
+
+    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[Any]:
+        """The task's mean loss over the annotated items of the batch, or None if the batch
+        annotates nothing for this task (missing annotation gives no loss).
+
+        examples (List[Example]): The batch.
+        output (Dict[str, Any]): The head's outputs for the batch (torch tensors).
+        RETURNS (Optional[torch.Tensor]): A scalar tensor.
+        """
+        raise NotImplementedError
+
+    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
+        """Decode the head's outputs and write them to the docs."""
+        raise NotImplementedError
+
+    def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        """RETURNS (Dict[str, Any]): The task's scores, for `spacy train` and `spacy evaluate`."""
+        raise NotImplementedError

@@ -1,0 +1,144 @@
+"""Phrase chunking: IOB2 tagging decoded to valid chunks -> `doc.spans[<name>]`.
+
+The NP chunks are also what `doc.noun_chunks` yields (see `ChunkNounChunks`), with or without
+a dependency parser in the pipeline.
+"""
+
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+
+import numpy
+import torch
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Example
+
+from ..decoding import bio_to_spans, bio_viterbi
+from .base import Task
+from .tagging import token_cross_entropy, token_targets
+
+
+def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
+    """RETURNS (List[str]): IOB2 tags over `length` tokens (a later span never overwrites)."""
+    tags = ["O"] * length
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if all(tag == "O" for tag in tags[span.start : span.end]):
+            tags[span.start : span.end] = [f"B-{span.label_}"] + [f"I-{span.label_}"] * (
+                len(span) - 1
+            )
+    return tags
+
+
+class ChunkingTask(Task):
+    """Labelled, non-overlapping phrases, read from and written to `doc.spans[spans_key]`.
+
+    spans_key (str): The span group to read gold from and write to; defaults to the task name.
+    noun_chunk_label (str): The chunk label that `doc.noun_chunks` yields ("" for none).
+    The labels are the chunk types; the network predicts their IOB2 tags.
+    """
+
+    kind = "chunking"
+    settings = {"spans_key": None, "noun_chunk_label": "NP"}
+
+    @property
+    def key(self) -> str:
+        return self.cfg["spans_key"] or self.name
+
+    @property
+    def tags(self) -> List[str]:
+        return ["O"] + [f"{p}-{label}" for label in self.labels for p in ("B", "I")]
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.tags)
+
+    def gold(self, example: Example) -> List[Optional[str]]:
+        """RETURNS (List[Optional[str]]): Gold IOB2 tags per predicted token (None: missing)."""
+        if self.key not in example.reference.spans:
+            return [None] * len(example.predicted)
+        spans = example.get_aligned_spans_y2x(example.reference.spans[self.key])
+        return list(spans_to_bio(spans, len(example.predicted)))
+
+    def gold_labels(self, example: Example) -> Iterable[str]:
+        if self.key in example.reference.spans:
+            yield from (span.label_ for span in example.reference.spans[self.key])
+
+    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
+        logits = output["logits"]
+        targets = token_targets([self.gold(eg) for eg in examples], self.tags, logits.shape[1])
+        return token_cross_entropy(logits, targets)
+
+    def predict_spans(
+        self, output: Dict[str, Any], lengths: List[int]
+    ) -> List[List[Tuple[int, int, str, float]]]:
+        """RETURNS: per doc, (start, end, label, confidence) of each predicted chunk, where the
+        confidence is the geometric mean of the chunk's tag probabilities."""
+        log_probs = torch.log_softmax(output["logits"], dim=-1).numpy()
+        tags = self.tags
+        result = []
+        for b, n in enumerate(lengths):
+            best = bio_viterbi(log_probs[b, :n], tags)
+            chosen = log_probs[b, numpy.arange(n), best]
+            spans = bio_to_spans([tags[j] for j in best])
+            result.append(
+                [(s, e, label, float(numpy.exp(chosen[s:e].mean()))) for s, e, label in spans]
+            )
+        return result
+
+    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
+        for doc, spans in zip(docs, self.predict_spans(output, [len(d) for d in docs])):
+            if self.key in doc.spans and not overwrite:
+                continue
+            group = SpanGroup(
+                doc,
+                name=self.key,
+                spans=[Span(doc, s, e, label=label) for s, e, label, _ in spans],
+                attrs={"scores": [score for *_, score in spans]},
+            )
+            doc.spans[self.key] = group
+
+    def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        examples = list(examples)
+        key = self.key
+        has_key: Callable[[Doc], bool] = lambda doc: key in doc.spans  # noqa: E731
+        scores = Scorer.score_spans(
+            examples, key, getter=lambda doc, _: doc.spans.get(key, []), has_annotation=has_key
+        )
+        label = self.cfg["noun_chunk_label"]
+        if label:
+            np_scores = Scorer.score_spans(
+                examples,
+                "noun_chunks",
+                getter=lambda doc, _: [s for s in doc.spans.get(key, []) if s.label_ == label],
+                has_annotation=has_key,
+            )
+            scores.update({k: v for k, v in np_scores.items() if not k.endswith("per_type")})
+        return scores
+
+
+class ChunkNounChunks:
+    """A noun-chunk iterator for the vocab that yields the NP chunks of a chunking task,
+    falling back to the language's own iterator (which needs a parse) for docs without them.
+
+    It is a class rather than a closure so that the vocab stays picklable.
+
+    key (str): The span group with the chunks.
+    label (str): The chunk label that counts as a noun chunk.
+    fallback (Optional[Callable]): The language's own noun-chunk iterator.
+    """
+
+    def __init__(self, key: str, label: str, fallback: Optional[Callable] = None):
+        self.key = key
+        self.label = label
+        self.fallback = fallback
+
+    def __call__(self, doclike: Union[Doc, Span]) -> Iterator[Tuple[int, int, int]]:
+        doc = doclike.doc
+        if self.key not in doc.spans:
+            if self.fallback is None:
+                return
+            yield from self.fallback(doclike)
+            return
+        start, end = (0, len(doc)) if isinstance(doclike, Doc) else (doclike.start, doclike.end)
+        for span in doc.spans[self.key]:
+            if span.label_ == self.label and start <= span.start and span.end <= end:
+                yield span.start, span.end, span.label

@@ -1,0 +1,140 @@
+"""Token tagging: XPOS (`token.tag_`), UPOS (`token.pos_`), sentence starts, or a custom
+token extension (`_.<name>`)."""
+
+from typing import Any, Dict, Iterable, List, Optional
+
+import numpy
+import torch
+from spacy.scorer import Scorer
+from spacy.tokens import Doc, Token
+from spacy.training import Example
+
+from .base import Task
+
+# Gold values that mean "not annotated".
+MISSING = (None, "")
+# How SENT_START values (1 start, -1 inside, 0 missing) map to labels.
+SENT_LABELS = {1: "S", -1: "I"}
+
+
+def token_targets(gold: List[List[Optional[str]]], labels: List[str], width: int) -> torch.Tensor:
+    """Label indices padded to (batch, width); -1 where gold is missing or unknown."""
+    index = {label: i for i, label in enumerate(labels)}
+    targets = torch.full((len(gold), width), -1, dtype=torch.long)
+    for b, values in enumerate(gold):
+        targets[b, : len(values)] = torch.tensor(
+            [index.get(v, -1) if v not in MISSING else -1 for v in values], dtype=torch.long
+        )
+    return targets
+
+
+def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Optional[torch.Tensor]:
+    """Mean cross-entropy over the annotated tokens; None if none is annotated."""
+    if not bool((targets >= 0).any()):
+        return None
+    return torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-1
+    )
+
+
+class TaggingTask(Task):
+    """One label per token, read from and written to a token attribute.
+
+    attr (str): "TAG", "POS", "SENT_START", or "_.<extension>".
+    """
+
+    kind = "tagging"
+    settings = {"attr": "TAG"}
+
+    def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
+        super().__init__(name, cfg, labels)
+        attr = self.cfg["attr"]
+        if attr not in ("TAG", "POS", "SENT_START") and not attr.startswith("_."):
+            raise ValueError(
+                f"Task '{name}': attr must be TAG, POS, SENT_START or _.<extension>, got {attr!r}"
+            )
+        if attr.startswith("_.") and not Token.has_extension(attr[2:]):
+            Token.set_extension(attr[2:], default=None)
+
+    @property
+    def attr(self) -> str:
+        return self.cfg["attr"]
+
+    def gold(self, example: Example) -> List[Optional[str]]:
+        """RETURNS (List[Optional[str]]): The gold label per predicted token (None: missing)."""
+        if self.attr == "SENT_START":
+            if not example.reference.has_annotation("SENT_START"):
+                return [None] * len(example.predicted)
+            return [SENT_LABELS.get(v) for v in aligned_sent_starts(example)]
+        if self.attr.startswith("_."):
+            ext = self.attr[2:]
+            x2y = example.alignment.x2y
+            ref = example.reference
+            return [
+                getattr(ref[x2y[i][0]]._, ext) if x2y.lengths[i] == 1 else None
+                for i in range(len(example.predicted))
+            ]
+        return list(example.get_aligned(self.attr, as_string=True))
+
+    def gold_labels(self, example: Example) -> Iterable[str]:
+        if self.attr == "SENT_START":  # both labels, even if the data has one-sentence docs
+            return SENT_LABELS.values() if example.reference.has_annotation("SENT_START") else ()
+        return (v for v in self.gold(example) if v not in MISSING)
+
+    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
+        logits = output["logits"]
+        targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
+        return token_cross_entropy(logits, targets)
+
+    def predict_labels(self, output: Dict[str, Any], lengths: List[int]) -> List[List[str]]:
+        """RETURNS (List[List[str]]): The best label per token of each doc."""
+        best = output["logits"].argmax(-1).numpy()
+        return [[self.labels[j] for j in best[b, :n]] for b, n in enumerate(lengths)]
+
+    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
+        for doc, values in zip(docs, self.predict_labels(output, [len(d) for d in docs])):
+            if self.attr == "SENT_START":
+                if overwrite or not doc.has_annotation("SENT_START"):
+                    starts = numpy.asarray([v == "S" for v in values], dtype=bool)
+                    set_sent_starts(doc, starts)
+                continue
+            for token, value in zip(doc, values):
+                if self.attr == "TAG":
+                    if overwrite or not token.tag_:
+                        token.tag_ = value
+                elif self.attr == "POS":
+                    if overwrite or not token.pos_:
+                        token.pos_ = value
+                else:
+                    ext = self.attr[2:]
+                    if overwrite or getattr(token._, ext) is None:
+                        setattr(token._, ext, value)
+
+    def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        if self.attr == "SENT_START":
+            return Scorer.score_spans(
+                examples,
+                "sents",
+                has_annotation=lambda doc: doc.has_annotation("SENT_START"),
+            )
+        if self.attr.startswith("_."):
+            ext = self.attr[2:]
+            return Scorer.score_token_attr(
+                examples, self.name, getter=lambda token, _: getattr(token._, ext)
+            )
+        return Scorer.score_token_attr(examples, self.attr.lower())
+
+
+def aligned_sent_starts(example: Example) -> List[int]:
+    """RETURNS (List[int]): Per predicted token 1 (starts a sentence), -1 (does not) or 0
+    (unknown). spaCy returns these as uint64, so -1 arrives wrapped around."""
+    values = numpy.asarray(example.get_aligned("SENT_START"), dtype="uint64")
+    return values.astype("int64").tolist()
+
+
+def set_sent_starts(doc: Doc, starts: numpy.ndarray) -> None:
+    """Mark sentence starts (the first token always starts one) unless the doc is parsed."""
+    if len(doc) == 0 or doc.has_annotation("DEP"):
+        return
+    for token, start in zip(doc, starts):
+        token.is_sent_start = bool(start) or token.i == 0
