@@ -1,0 +1,185 @@
+"""A corpus reader that mixes several DocBin corpora with a sampling schedule."""
+
+import itertools
+import random
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+SCHEDULES = ("proportional", "uniform", "temperature")
+
+
+def _check_schedule(schedule: str, temperature: float) -> None:
+    """Raise a ValueError for an unknown schedule or a temperature that is not > 0."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"Unknown schedule {schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    if schedule == "temperature" and not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+
+
+def schedule_probabilities(
+    sizes: Dict[str, int], schedule: str, temperature: float = 1.0
+) -> Dict[str, float]:
+    """Compute the probability of drawing an example from each corpus.
+
+    proportional: p_i ∝ n_i; uniform: p_i = 1 / k; temperature: p_i ∝ n_i ** (1 / T),
+    which is proportional for T = 1 and tends to uniform as T grows.
+
+    sizes (Dict[str, int]): Corpus name -> number of examples (each > 0).
+    schedule (str): "proportional", "uniform" or "temperature".
+    temperature (float): The temperature T > 0, used by the "temperature" schedule.
+    RETURNS (Dict[str, float]): Corpus name -> probability; the values sum to 1.
+    """
+    _check_schedule(schedule, temperature)
+    if not sizes:
+        raise ValueError("No corpora given")
+    for name, size in sizes.items():
+        if size <= 0:
+            raise ValueError(f"Corpus {name!r} is empty (size {size})")
+    exponent = {"proportional": 1.0, "uniform": 0.0, "temperature": 1.0 / temperature}[schedule]
+    weights = {name: size**exponent for name, size in sizes.items()}
+    total = sum(weights.values())
+    return {name: weight / total for name, weight in weights.items()}
+
+
+def _cycle(docs: List[Doc], shuffle: bool) -> Iterator[Doc]:
+    """Cycle through Docs forever, reshuffling before each pass if shuffle is set.
+
+    docs (List[Doc]): The Docs (not empty).
+    shuffle (bool): Whether to shuffle each pass with Python's random module.
+    YIELDS (Doc): The next Doc.
+    """
+    while True:
+        order = list(docs)
+        if shuffle:
+            random.shuffle(order)
+        yield from order
+
+
+def _make_example(nlp: Language, reference: Doc) -> Example:
+    """Build an Example from a reference Doc as spacy.training.Corpus does.
+
+    nlp (Language): The pipeline, for its tokenizer.
+    reference (Doc): The gold-standard Doc.
+    RETURNS (Example): A new Example with an unannotated predicted Doc.
+    """
+    if reference.has_unknown_spaces:
+        words = [token.text for token in reference]
+        spaces = [bool(token.whitespace_) for token in reference]
+        return Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+    return Example(nlp.make_doc(reference.text), reference)
+
+
+class MultiCorpus:
+    """Draw the examples of one epoch from several DocBin corpora by a schedule.
+
+    proportional: a (shuffled) concatenation of all corpora, drawn without replacement.
+    uniform / temperature: for each example a corpus is drawn with the probabilities of
+    schedule_probabilities, and that corpus gives its next example from a cycle of its
+    own that is reshuffled on each pass, so small corpora repeat and none is starved.
+    All randomness comes from Python's random module (seeded by spaCy's fix_random_seed).
+    """
+
+    def __init__(
+        self,
+        paths: Dict[str, Union[str, Path]],
+        *,
+        schedule: str = "proportional",
+        temperature: float = 1.0,
+        epoch_size: int = 0,
+        shuffle: bool = True,
+        max_length: int = 0,
+    ) -> None:
+        """Initialize the reader. Files are read when it is called.
+
+        paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory.
+        schedule (str): "proportional", "uniform" or "temperature".
+        temperature (float): The temperature T of the "temperature" schedule.
+        epoch_size (int): Examples per call (epoch); 0 is the sum of the corpus sizes.
+        shuffle (bool): Whether to shuffle; proportional without shuffling yields the
+            corpora concatenated in the order of `paths`.
+        max_length (int): As in spacy.Corpus.v1: longer docs are split into sentences,
+            and longer sentences are skipped. 0 means no limit.
+        """
+        if not paths:
+            raise ValueError("spacy-jmt.MultiCorpus.v1 needs at least one corpus in `paths`")
+        if epoch_size < 0:
+            raise ValueError(f"epoch_size must be >= 0, got {epoch_size}")
+        _check_schedule(schedule, temperature)
+        self.paths = {name: Path(path) for name, path in paths.items()}
+        self.schedule = schedule
+        self.temperature = temperature
+        self.epoch_size = epoch_size
+        self.shuffle = shuffle
+        self.max_length = max_length
+
+    def read(self, nlp: Language) -> Dict[str, List[Doc]]:
+        """Read the reference Docs of every corpus.
+
+        nlp (Language): The pipeline whose vocab the Docs use.
+        RETURNS (Dict[str, List[Doc]]): Corpus name -> reference Docs, in file order.
+        """
+        references = {}
+        for name, path in self.paths.items():
+            if not path.exists():
+                raise FileNotFoundError(f"Corpus {name!r}: path does not exist: {path}")
+            corpus = Corpus(path, gold_preproc=False, max_length=self.max_length)
+            references[name] = [eg.reference for eg in corpus(nlp)]
+            if not references[name]:
+                raise ValueError(f"Corpus {name!r} has no examples: {path}")
+        return references
+
+    def __call__(self, nlp: Language) -> Iterator[Example]:
+        """Yield the examples of one epoch.
+
+        nlp (Language): The current pipeline.
+        YIELDS (Example): The examples.
+        """
+        references = self.read(nlp)
+        sizes = {name: len(docs) for name, docs in references.items()}
+        epoch_size = self.epoch_size or sum(sizes.values())
+        drawn: Iterator[Doc]
+        if self.schedule == "proportional":
+            everything = list(itertools.chain.from_iterable(references.values()))
+            drawn = itertools.islice(_cycle(everything, self.shuffle), epoch_size)
+        else:
+            probs = schedule_probabilities(sizes, self.schedule, self.temperature)
+            names = random.choices(list(probs), weights=list(probs.values()), k=epoch_size)
+            cycles = {name: _cycle(docs, self.shuffle) for name, docs in references.items()}
+            drawn = (next(cycles[name]) for name in names)
+        for reference in drawn:
+            yield _make_example(nlp, reference)
+
+
+@registry.readers("spacy-jmt.MultiCorpus.v1")
+def create_multi_corpus(
+    paths: Dict[str, Union[str, Path]],
+    schedule: str = "proportional",
+    temperature: float = 1.0,
+    epoch_size: int = 0,
+    shuffle: bool = True,
+    max_length: int = 0,
+) -> Callable[[Language], Iterator[Example]]:
+    """Create a reader that mixes several DocBin corpora (spacy-jmt.MultiCorpus.v1).
+
+    paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory.
+    schedule (str): "proportional", "uniform" or "temperature".
+    temperature (float): The temperature T of the "temperature" schedule (p_i ∝ n_i^(1/T)).
+    epoch_size (int): Examples per epoch; 0 is the sum of the corpus sizes.
+    shuffle (bool): Whether to shuffle; "proportional" with shuffle false is the plain
+        concatenation of the corpora, in order (for dev sets).
+    max_length (int): As in spacy.Corpus.v1. 0 means no limit.
+    RETURNS (Callable[[Language], Iterator[Example]]): The reader.
+    """
+    return MultiCorpus(
+        paths,
+        schedule=schedule,
+        temperature=temperature,
+        epoch_size=epoch_size,
+        shuffle=shuffle,
+        max_length=max_length,
+    )

@@ -1,0 +1,193 @@
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin
+from spacy.util import fix_random_seed, load_config_from_str, registry
+
+from spacy_jmt.readers import create_multi_corpus, schedule_probabilities
+
+SIZES = {"big": 30, "mid": 10, "small": 3}
+
+
+@pytest.fixture
+def nlp():
+    return spacy.blank("en")
+
+
+@pytest.fixture
+def paths(tmp_path, nlp) -> Dict[str, Path]:
+    """Write one DocBin per corpus; doc i of corpus "big" has the text "big i"."""
+    result = {}
+    for name, size in SIZES.items():
+        docs = [Doc(nlp.vocab, words=[name, str(i)], spaces=[True, False]) for i in range(size)]
+        result[name] = tmp_path / f"{name}.spacy"
+        DocBin(docs=docs).to_disk(result[name])
+    return result
+
+
+def texts(reader, nlp) -> List[str]:
+    return [eg.reference.text for eg in reader(nlp)]
+
+
+def test_schedule_probabilities():
+    sizes = {"a": 100, "b": 25}
+    assert schedule_probabilities(sizes, "proportional") == {"a": 0.8, "b": 0.2}
+    assert schedule_probabilities(sizes, "uniform") == {"a": 0.5, "b": 0.5}
+    assert schedule_probabilities(sizes, "temperature", 2.0) == pytest.approx(
+        {"a": 10 / 15, "b": 5 / 15}
+    )
+    assert schedule_probabilities(sizes, "temperature", 1.0) == pytest.approx(
+        schedule_probabilities(sizes, "proportional")
+    )
+    hot = schedule_probabilities(sizes, "temperature", 1000.0)
+    assert hot == pytest.approx({"a": 0.5, "b": 0.5}, abs=1e-3)
+
+
+@pytest.mark.parametrize(
+    "sizes,schedule,temperature,match",
+    [
+        ({"a": 1}, "random", 1.0, "Unknown schedule 'random'"),
+        ({"a": 1}, "temperature", 0.0, "temperature must be > 0"),
+        ({"a": 1, "b": 0}, "uniform", 1.0, "Corpus 'b' is empty"),
+        ({}, "uniform", 1.0, "No corpora"),
+    ],
+)
+def test_schedule_probabilities_errors(sizes, schedule, temperature, match):
+    with pytest.raises(ValueError, match=match):
+        schedule_probabilities(sizes, schedule, temperature)
+
+
+def test_registered():
+    assert registry.readers.get("spacy-jmt.MultiCorpus.v1") is create_multi_corpus
+
+
+def test_proportional_without_shuffle_is_concatenation(paths, nlp):
+    reader = create_multi_corpus(paths, schedule="proportional", shuffle=False)
+    expected = [f"{name} {i}" for name, size in SIZES.items() for i in range(size)]
+    assert texts(reader, nlp) == expected
+    assert texts(reader, nlp) == expected
+
+
+def test_proportional_with_shuffle_is_a_permutation(paths, nlp):
+    fix_random_seed(0)
+    reader = create_multi_corpus(paths, schedule="proportional", shuffle=True)
+    expected = [f"{name} {i}" for name, size in SIZES.items() for i in range(size)]
+    first, second = texts(reader, nlp), texts(reader, nlp)
+    assert sorted(first) == sorted(second) == sorted(expected)
+    assert first != expected and first != second
+
+
+def test_proportional_epoch_size_cycles(paths, nlp):
+    reader = create_multi_corpus(paths, epoch_size=2 * sum(SIZES.values()) + 5)
+    counts = Counter(texts(reader, nlp))
+    assert len(counts) == sum(SIZES.values())
+    assert sorted(set(counts.values())) == [2, 3]
+    assert sum(counts.values()) == 2 * sum(SIZES.values()) + 5
+
+
+@pytest.mark.parametrize(
+    "schedule,temperature", [("proportional", 1.0), ("uniform", 1.0), ("temperature", 2.0)]
+)
+def test_sampling_matches_schedule(paths, nlp, schedule, temperature):
+    fix_random_seed(42)
+    reader = create_multi_corpus(paths, schedule=schedule, temperature=temperature)
+    draws = [text.split()[0] for _ in range(150) for text in texts(reader, nlp)]
+    assert len(draws) == 150 * sum(SIZES.values())
+    expected = schedule_probabilities(SIZES, schedule, temperature)
+    for name, p in expected.items():
+        assert draws.count(name) / len(draws) == pytest.approx(p, abs=0.02)
+
+
+def test_small_corpus_cycles_through_all_its_docs(paths, nlp):
+    fix_random_seed(3)
+    reader = create_multi_corpus(paths, schedule="uniform", epoch_size=300)
+    small = [text for text in texts(reader, nlp) if text.startswith("small")]
+    assert len(small) > 60
+    for start in range(0, len(small) - 2, 3):  # every pass is a permutation
+        assert sorted(small[start : start + 3]) == ["small 0", "small 1", "small 2"]
+    assert len({tuple(small[i : i + 3]) for i in range(0, len(small) - 2, 3)}) > 1
+
+
+def test_examples_are_fresh(paths, nlp):
+    reader = create_multi_corpus(paths, schedule="uniform", epoch_size=100)
+    examples = list(reader(nlp))
+    assert len({id(eg.predicted) for eg in examples}) == 100
+    assert all(eg.predicted.text == eg.reference.text for eg in examples)
+    assert all(not eg.predicted.has_annotation("TAG") for eg in examples)
+
+
+@pytest.mark.parametrize("schedule", ["proportional", "uniform", "temperature"])
+def test_reproducible_with_seed(paths, nlp, schedule):
+    reader = create_multi_corpus(paths, schedule=schedule, temperature=3.0, epoch_size=50)
+    fix_random_seed(7)
+    first = texts(reader, nlp) + texts(reader, nlp)
+    fix_random_seed(7)
+    assert texts(reader, nlp) + texts(reader, nlp) == first
+    fix_random_seed(8)
+    assert texts(reader, nlp) + texts(reader, nlp) != first
+
+
+def test_string_paths_and_max_length(tmp_path, nlp):
+    long_doc = Doc(nlp.vocab, words=list("abcdef"), sent_starts=[1, 0, 0, 1, 0, 0])
+    DocBin(docs=[long_doc, Doc(nlp.vocab, words=["x"])]).to_disk(tmp_path / "long.spacy")
+    reader = create_multi_corpus({"long": str(tmp_path / "long.spacy")}, max_length=5)
+    assert sorted(texts(reader, nlp)) == ["a b c ", "d e f ", "x "]
+
+
+def test_missing_path_names_corpus(paths, nlp, tmp_path):
+    missing = tmp_path / "nope.spacy"
+    reader = create_multi_corpus({**paths, "conll2000": missing})
+    with pytest.raises(FileNotFoundError, match=f"Corpus 'conll2000'.*{missing}"):
+        list(reader(nlp))
+
+
+def test_empty_corpus_names_it(paths, nlp, tmp_path):
+    DocBin().to_disk(tmp_path / "empty.spacy")
+    reader = create_multi_corpus({**paths, "hollow": tmp_path / "empty.spacy"})
+    with pytest.raises(ValueError, match="Corpus 'hollow' has no examples"):
+        list(reader(nlp))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"paths": {}}, "at least one corpus"),
+        ({"paths": {"a": "a.spacy"}, "schedule": "mixed"}, "Unknown schedule"),
+        ({"paths": {"a": "a.spacy"}, "epoch_size": -1}, "epoch_size"),
+    ],
+)
+def test_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        create_multi_corpus(**kwargs)
+
+
+def test_spacy_config(paths, nlp):
+    config = load_config_from_str(
+        f"""
+        [corpora]
+
+        [corpora.train]
+        @readers = "spacy-jmt.MultiCorpus.v1"
+        paths = {{"big": "{paths["big"]}", "small": "{paths["small"]}"}}
+        schedule = "temperature"
+        temperature = 2.0
+        epoch_size = 40
+        shuffle = true
+        max_length = 0
+
+        [corpora.dev]
+        @readers = "spacy-jmt.MultiCorpus.v1"
+        paths = {{"big": "{paths["big"]}", "small": "{paths["small"]}"}}
+        shuffle = false
+        """
+    )
+    corpora = registry.resolve(config)["corpora"]
+    fix_random_seed(0)
+    train = texts(corpora["train"], nlp)
+    assert len(train) == 40
+    assert {text.split()[0] for text in train} == {"big", "small"}
+    dev = texts(corpora["dev"], nlp)
+    assert dev == [f"big {i}" for i in range(30)] + [f"small {i}" for i in range(3)]
