@@ -29,7 +29,7 @@ label_embedding_width = 32
 shortcut_connections = true
 dropout = 0.2
 arc_width = 256
-label_width = 128
+label_width = 64
 
 [model.tok2vec]
 @architectures = "spacy.Tok2Vec.v2"
@@ -52,11 +52,11 @@ DEFAULT_MODEL = Config().from_str(DEFAULT_JMT_MODEL)["model"]
 
 # The syntactic hierarchy of JMT: tags at the bottom, chunks above, dependencies on top.
 DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
-    "sents": {"kind": "tagging", "attr": "SENT_START", "level": 1, "weight": 0.5},
+    "sents": {"kind": "tagging", "attr": "SENT_START", "level": 0, "weight": 0.5},
     "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
     "pos": {"kind": "tagging", "attr": "POS", "level": 1},
     "chunks": {"kind": "chunking", "level": 2},
-    "dep": {"kind": "parsing", "level": 3, "sentences": "sents"},
+    "dep": {"kind": "parsing", "level": 3},
 }
 
 
@@ -66,8 +66,9 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
              "doc.spans"],
     default_config={
         "model": DEFAULT_MODEL,
-        "tasks": DEFAULT_TASKS,
+        "tasks": None,
         "overwrite": False,
+        "max_sentence_length": 256,
         "successive_regularization": 0.0,
         "successive_regularization_interval": 0,
         "scorer": {"@scorers": "spacy-jmt.jmt_scorer.v1"},
@@ -88,8 +89,9 @@ def make_jmt(
     nlp: Language,
     name: str,
     model: Model,
-    tasks: Dict[str, Dict[str, Any]],
+    tasks: Optional[Dict[str, Dict[str, Any]]],
     overwrite: bool,
+    max_sentence_length: int,
     successive_regularization: float,
     successive_regularization_interval: int,
     scorer: Optional[Callable],
@@ -97,10 +99,15 @@ def make_jmt(
     """Create a `jmt` component.
 
     model (Model): A model from `spacy-jmt.JMTModel.v1`.
-    tasks (Dict[str, Dict[str, Any]]): Per task name: "kind" (tagging, chunking, parsing),
-        "level" (1 = lowest), "depth" (own BiLSTM layers), "weight" (loss weight) and the
-        kind's own settings.
+    tasks (Optional[Dict[str, Dict[str, Any]]]): Per task name: "kind" (tagging, chunking,
+        parsing), "level" (1 = lowest), "depth" (own BiLSTM layers), "weight" (loss weight)
+        and the kind's own settings. None: the syntactic hierarchy of DEFAULT_TASKS. (A dict
+        default would be merged into every user config, so tasks could not be left out.)
     overwrite (bool): Whether to overwrite annotation already on the doc.
+    max_sentence_length (int): Sentences are found first (the doc's own, else those of a
+        level-0 SENT_START task, else the doc is one sentence); longer ones are cut into
+        windows of this many tokens, each with its own tree. Bounds time and memory per
+        sentence (arc scores are quadratic in sentence length).
     successive_regularization (float): Strength of JMT's successive regularization: the
         squared drift of the hierarchy's levels from an anchor copy is added to the loss.
     successive_regularization_interval (int): Refresh the anchor every this many updates
@@ -111,8 +118,9 @@ def make_jmt(
         nlp.vocab,
         model,
         name,
-        tasks=tasks,
+        tasks=DEFAULT_TASKS if tasks is None else tasks,
         overwrite=overwrite,
+        max_sentence_length=max_sentence_length,
         successive_regularization=successive_regularization,
         successive_regularization_interval=successive_regularization_interval,
         scorer=scorer,
@@ -130,6 +138,7 @@ class JMT(TrainablePipe):
         *,
         tasks: Dict[str, Dict[str, Any]],
         overwrite: bool = False,
+        max_sentence_length: int = 256,
         successive_regularization: float = 0.0,
         successive_regularization_interval: int = 0,
         scorer: Optional[Callable] = None,
@@ -145,6 +154,7 @@ class JMT(TrainablePipe):
             "labels": {key: [] for key in tasks},
             "width_in": None,
             "overwrite": overwrite,
+            "max_sentence_length": max_sentence_length,
             "successive_regularization": successive_regularization,
             "successive_regularization_interval": successive_regularization_interval,
         }
@@ -223,22 +233,22 @@ class JMT(TrainablePipe):
             task.set_annotations(docs, outputs[task.name], self.cfg["overwrite"])
 
     def _segmenter(self, docs: List[Doc], lengths: List[int]) -> Callable:
-        """Give the model a function that finds the parser's sentences, once the outputs of
-        the tasks below the parser are there: a doc's own sentence boundaries if it has
-        them, else those predicted by the parser's `sentences` task, else windows."""
+        """Give the model a function that finds the sentences of a batch once the level-0
+        tasks have run: a doc's own sentence boundaries if it has them, else those
+        predicted by a level-0 SENT_START task, else the whole doc; cut to windows of at
+        most max_sentence_length tokens."""
         from .tasks.parsing import sentence_segments
 
-        parsers = [t for t in self.tasks if t.kind == "parsing"]
-        if not parsers:
-            return lambda outputs: []
-        parser = parsers[0]
+        splitter = next(
+            (t for t in self.tasks if t.level == 0 and getattr(t, "attr", "") == "SENT_START"),
+            None,
+        )
 
         def get_segments(outputs: Dict[str, Dict[str, Any]]) -> List[Any]:
-            source = parser.cfg["sentences"]
             predicted = None
-            if source in outputs:
-                start = self._task(source).labels.index("S")
-                predicted = (outputs[source]["logits"].argmax(-1) == start).numpy()
+            if splitter is not None and splitter.name in outputs:
+                start = splitter.labels.index("S")
+                predicted = (outputs[splitter.name]["logits"].argmax(-1) == start).numpy()
             starts = []
             for b, doc in enumerate(docs):
                 if doc.has_annotation("SENT_START"):
@@ -247,7 +257,7 @@ class JMT(TrainablePipe):
                     starts.append(predicted[b, : lengths[b]])
                 else:
                     starts.append(numpy.zeros(lengths[b], dtype=bool))
-            return sentence_segments(starts, parser.cfg["max_sentence_length"])
+            return sentence_segments(starts, self.cfg["max_sentence_length"])
 
         return get_segments
 
@@ -294,13 +304,12 @@ class JMT(TrainablePipe):
             loss = task.loss(examples, leaves[task.name])
             if loss is None:
                 continue
-            losses[f"{self.name}:{task.name}"] = losses.get(f"{self.name}:{task.name}", 0.0) + float(
-                loss
-            )
+            key = f"{self.name}:{task.name}"
+            losses[key] = losses.get(key, 0.0) + loss.item()
             total = task.weight * loss if total is None else total + task.weight * loss
         if total is None:
             return losses
-        losses[self.name] += float(total)
+        losses[self.name] += total.item()
         total.backward()
         grads = {
             name: {k: v.grad for k, v in out.items() if torch.is_tensor(v) and v.grad is not None}
@@ -459,10 +468,9 @@ class JMT(TrainablePipe):
 def copy_gold_sentences(example: Example) -> None:
     """Give a training doc the reference's sentence boundaries, so that the parser is trained
     on gold sentences (predicted docs of an Example carry none)."""
-    from .tasks.tagging import set_sent_starts
+    from .tasks.tagging import aligned_sent_starts, set_sent_starts
 
     doc = example.predicted
     if doc.has_annotation("SENT_START") or not example.reference.has_annotation("SENT_START"):
         return
-    starts = numpy.asarray(example.get_aligned("SENT_START")) == 1
-    set_sent_starts(doc, starts)
+    set_sent_starts(doc, numpy.asarray(aligned_sent_starts(example)) == 1)

@@ -25,7 +25,7 @@ def build_jmt_model(
     shortcut_connections: bool = True,
     dropout: float = 0.2,
     arc_width: int = 256,
-    label_width: int = 128,
+    label_width: int = 64,
 ) -> Model[List[Doc], JMTOutput]:
     """Build the hierarchical multi-task model.
 

@@ -1,14 +1,72 @@
-"""BiLSTM building blocks shared by the hierarchy levels and the task heads."""
+"""BiLSTM building blocks over packed token rows, shared by the levels and the task heads.
 
-from typing import List
+The network keeps every token as one row of a 2d tensor in *packed order* (the time-major
+order of torch's PackedSequence), so that no op runs over padding: the LSTMs take the rows
+as they are, and everything else (MLPs, label embeddings, concatenation) is row-wise.
+"""
 
+from typing import List, Tuple
+
+import numpy
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence
+
+# A sequence: (doc index in the batch, first token, end token).
+Segment = Tuple[int, int, int]
+
+
+class Packing:
+    """Where the tokens of a list of sequences go in packed order.
+
+    segments (List[Segment]): The sequences (sentences, or whole docs).
+    T (int): The padded doc length, so that doc token (b, i) is row b * T + i of the
+        flattened (batch * T) doc layout.
+    """
+
+    def __init__(self, segments: List[Segment], T: int):
+        lengths = numpy.asarray([end - start for _, start, end in segments], dtype="int64")
+        firsts = numpy.asarray([b * T + start for b, start, _ in segments], dtype="int64")
+        order = numpy.argsort(-lengths, kind="stable")  # rank -> segment
+        rank = numpy.empty_like(order)
+        rank[order] = numpy.arange(len(order))
+        longest = int(lengths.max()) if len(lengths) else 0
+        batch_sizes = (lengths[order][None, :] > numpy.arange(longest)[:, None]).sum(1)
+        offsets = numpy.concatenate([[0], numpy.cumsum(batch_sizes)[:-1]]).astype("int64")
+        # Row of packed position p in the flattened doc layout.
+        self.doc_rows = torch.from_numpy(
+            numpy.concatenate(
+                [firsts[order[:bs]] + t for t, bs in enumerate(batch_sizes)] or [[]]
+            ).astype("int64")
+        )
+        self.batch_sizes = torch.from_numpy(batch_sizes.astype("int64"))
+        self.lengths = torch.from_numpy(lengths)
+        # (n_segments, longest): packed position of token t of segment s, or -1 (padding).
+        t = numpy.arange(longest)
+        padded = offsets[None, :] + rank[:, None]
+        self.padded = torch.from_numpy(numpy.where(t[None, :] < lengths[:, None], padded, -1))
+
+    @property
+    def n_rows(self) -> int:
+        return len(self.doc_rows)
+
+    def pack(self, X: torch.Tensor) -> torch.Tensor:
+        """Doc layout (batch, T, width) -> packed rows (n_rows, width)."""
+        return X.reshape(-1, X.shape[-1])[self.doc_rows]
+
+    def unpack(self, rows: torch.Tensor, B: int, T: int) -> torch.Tensor:
+        """Packed rows (n_rows, width) -> doc layout (batch, T, width), zeros elsewhere."""
+        out = rows.new_zeros(B * T, rows.shape[-1]).index_copy(0, self.doc_rows, rows)
+        return out.view(B, T, rows.shape[-1])
+
+    def pad(self, rows: torch.Tensor) -> torch.Tensor:
+        """Packed rows -> (n_segments, longest, width), in segment order, zeros for padding."""
+        rows = torch.cat([rows, rows.new_zeros(1, rows.shape[-1])])  # row -1: padding
+        return rows[self.padded]
 
 
 class BiLSTM(nn.Module):
-    """A stack of bidirectional LSTM layers over padded batches.
+    """A stack of bidirectional LSTM layers over packed rows.
 
     width_in (int): Input feature width.
     width (int): Output width (both directions together; must be even).
@@ -22,21 +80,16 @@ class BiLSTM(nn.Module):
             raise ValueError(f"BiLSTM width must be even, got {width}")
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            nn.LSTM(width_in if i == 0 else width, width // 2, batch_first=True, bidirectional=True)
+            nn.LSTM(width_in if i == 0 else width, width // 2, bidirectional=True)
             for i in range(depth)
         )
 
-    def forward(self, X: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """X (Tensor): (batch, time, width_in). lengths (Tensor): CPU int64 (batch,), all >= 1.
-        RETURNS (Tensor): (batch, time, width), zeros at padded positions.
-        """
+    def forward(self, rows: torch.Tensor, packing: Packing) -> torch.Tensor:
+        """rows (Tensor): (n_rows, width_in) in packed order. RETURNS (Tensor): (n_rows, width)."""
         for lstm in self.layers:
-            packed = pack_padded_sequence(
-                self.dropout(X), lengths, batch_first=True, enforce_sorted=False
-            )
-            out, _ = lstm(packed)
-            X, _ = pad_packed_sequence(out, batch_first=True, total_length=X.shape[1])
-        return X
+            out, _ = lstm(PackedSequence(self.dropout(rows), packing.batch_sizes))
+            rows = out.data
+        return rows
 
 
 class MLP(nn.Sequential):

@@ -1,14 +1,11 @@
 """Task heads: the layers a task owns on top of the level it sits at."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from torch import nn
 
-from .encoder import MLP, BiLSTM
-
-# A sentence for the parser: (doc index in the batch, first token, end token).
-Segment = Tuple[int, int, int]
+from .encoder import MLP, BiLSTM, Packing
 
 
 class TaggerHead(nn.Module):
@@ -41,13 +38,13 @@ class TaggerHead(nn.Module):
         self.label_embed = nn.Linear(n_labels, label_width, bias=False) if label_width else None
 
     def forward(
-        self, H: torch.Tensor, lengths: torch.Tensor
+        self, H: torch.Tensor, packing: Packing
     ) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
-        """H (Tensor): (batch, time, width_in). RETURNS: ({"logits": (batch, time, n_labels)},
-        the label embedding (batch, time, label_width) or None).
+        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: ({"logits": (n_rows,
+        n_labels)}, the label embedding (n_rows, label_width) or None).
         """
         if self.own is not None:
-            H = self.own(H, lengths)
+            H = self.own(H, packing)
         logits = self.out(self.mlp(H))
         emb = None
         if self.label_embed is not None:
@@ -59,8 +56,9 @@ class BiaffineHead(nn.Module):
     """Biaffine dependency scorer (Dozat and Manning 2017), bounded by sentence.
 
     Arc scores are computed per sentence only, so memory is quadratic in the sentence length,
-    never in the document length. Label scores cover every (dependent, head) pair of a
-    sentence so that the decoder can label whatever tree it picks.
+    never in the document length. Labels are scored only for the arcs that matter (the gold
+    arcs in training, the decoded tree at inference): the head returns the per-token label
+    features and the bilinear label weights, and the parsing task scores the pairs it needs.
 
     width_in (int): Width of the level it reads.
     n_labels (int): Number of dependency labels.
@@ -93,31 +91,29 @@ class BiaffineHead(nn.Module):
         self.arc_b = nn.Linear(arc_width, 1, bias=False)
         self.lab_W = nn.Parameter(torch.zeros(n_labels, label_width + 1, label_width + 1))
 
-    def forward(
-        self, H: torch.Tensor, lengths: torch.Tensor, segments: List[Segment]
-    ) -> Dict[str, torch.Tensor]:
-        """H (Tensor): (batch, time, width_in). segments (List[Segment]): the sentences.
-        RETURNS (Dict[str, Tensor]): "arc" (n_sents, n, n + 1) scores of dependent i taking
-        head j (j = 0 is the root), "label" (n_sents, n, n + 1, n_labels), where n is the
-        longest sentence; padding positions score -inf in "arc".
+    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, torch.Tensor]:
+        """H (Tensor): (n_rows, width_in) packed rows of the sentences.
+        RETURNS (Dict[str, Tensor]): "arc" (n_sents, n, n + 1): scores of dependent i taking
+        head j (j = 0 is the root; n is the longest sentence; padding and self-loops score
+        -inf); "lab_dep", "lab_head" (n_rows, label_width + 1) and "lab_root"
+        (label_width + 1,): label features with a bias feature; "lab_W" (n_labels,
+        label_width + 1, label_width + 1): the bilinear label weights.
         """
         if self.own is not None:
-            H = self.own(H, lengths)
-        n = max((end - start for _, start, end in segments), default=0)
-        S = len(segments)
-        # Gather every sentence into (S, n + 1, width) with the root vector in front.
-        sents = H.new_zeros(S, n + 1, H.shape[-1])
-        sents[:, 0] = self.root
-        mask = torch.zeros(S, n + 1, dtype=torch.bool)
-        for s, (b, start, end) in enumerate(segments):
-            sents[s, 1 : end - start + 1] = H[b, start:end]
-            mask[s, : end - start + 1] = True
-        dep, head = self.arc_dep(sents[:, 1:]), self.arc_head(sents)
+            H = self.own(H, packing)
+        dep = packing.pad(self.arc_dep(H))  # (S, n, arc_width)
+        S, n, _ = dep.shape
+        root = self.arc_head(self.root)
+        head = torch.cat([root.expand(S, 1, -1), packing.pad(self.arc_head(H))], 1)
         arc = dep @ self.arc_W @ head.transpose(1, 2) + self.arc_b(head).transpose(1, 2)
+        is_pad = torch.arange(n + 1)[None, :] > packing.lengths[:, None]
         self_loop = torch.eye(n, n + 1, dtype=torch.bool).roll(1, dims=1)
-        arc = arc.masked_fill(~mask[:, None, :] | self_loop, float("-inf"))
-        ones = sents.new_ones(S, n + 1, 1)
-        ldep = torch.cat([self.lab_dep(sents[:, 1:]), ones[:, 1:]], -1)
-        lhead = torch.cat([self.lab_head(sents), ones], -1)
-        label = torch.einsum("sid,ldk,sjk->sijl", ldep, self.lab_W, lhead)
-        return {"arc": arc, "label": label}
+        arc = arc.masked_fill(is_pad[:, None, :] | self_loop, float("-inf"))
+        ones = H.new_ones(H.shape[0], 1)
+        return {
+            "arc": arc,
+            "lab_dep": torch.cat([self.lab_dep(H), ones], -1),
+            "lab_head": torch.cat([self.lab_head(H), ones], -1),
+            "lab_root": torch.cat([self.lab_head(self.root), self.root.new_ones(1)]),
+            "lab_W": self.lab_W,
+        }

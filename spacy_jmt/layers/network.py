@@ -1,19 +1,23 @@
 """The hierarchical multi-task network (Hashimoto et al. 2017), in PyTorch.
 
-Level k is a BiLSTM whose input is the word representations (shortcut connection), the
-hidden states of level k - 1, and the label embeddings of every task at a level below k.
-Each task reads the level it sits at through its own head.
+Level 0 is the word representations themselves: tasks there (the sentence splitter) read the
+whole doc. Their output bounds everything above: levels 1..K run per sentence, so the cost of
+the stack is linear in the doc length and training batches have short sequences. Level k is
+a BiLSTM whose input is the word representations (shortcut connection), the hidden states of
+level k - 1, and the label embeddings of every task at a level below k. Each task reads the
+level it sits at through its own head. Outputs come back in doc layout (batch, time, ...),
+except the parser's arc scores, which are per sentence.
 """
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import torch
 from torch import nn
 
-from .encoder import BiLSTM, pad_flat
-from .heads import BiaffineHead, Segment, TaggerHead
+from .encoder import BiLSTM, Packing, Segment, pad_flat
+from .heads import BiaffineHead, TaggerHead
 
-# Called with the outputs computed so far; returns the parser's sentences.
+# Called with the outputs of the level-0 tasks; returns the sentences of the batch.
 GetSegments = Callable[[Dict[str, Dict[str, Any]]], List[Segment]]
 
 
@@ -22,8 +26,8 @@ class JMTNetwork(nn.Module):
 
     width_in (int): Width of the word representations (the tok2vec output).
     width (int): Width of each level (both directions).
-    tasks (List[Dict[str, Any]]): One dict per task: "name", "kind", "level" (1-based), "depth",
-        "n_labels", in level order.
+    tasks (List[Dict[str, Any]]): One dict per task: "name", "kind", "level" (0 = on the word
+        representations), "depth", "n_labels" (and "arc_width", "label_width" for parsing).
     label_width (int): Width of the label embeddings (0 disables them).
     shortcut (bool): Whether levels above the first also read the word representations.
     dropout (float): Dropout rate.
@@ -51,43 +55,72 @@ class JMTNetwork(nn.Module):
         self.levels = nn.ModuleList(levels)
         heads = {}
         for t in tasks:
+            width_t = width_in if t["level"] == 0 else width
             if t["kind"] == "parsing":
                 heads[t["name"]] = BiaffineHead(
-                    width, t["n_labels"], t["depth"], width, t["arc_width"], t["label_width"],
+                    width_t, t["n_labels"], t["depth"], width, t["arc_width"], t["label_width"],
                     dropout,
                 )  # fmt: skip
             else:
                 heads[t["name"]] = TaggerHead(
-                    width, t["n_labels"], t["depth"], width, label_width, dropout
+                    width_t, t["n_labels"], t["depth"], width, label_width, dropout
                 )
         self.heads = nn.ModuleDict(heads)
 
     def forward(
-        self, X: torch.Tensor, lengths: List[int], get_segments: Optional[GetSegments] = None
+        self, X: torch.Tensor, lengths: List[int], get_segments: GetSegments
     ) -> Dict[str, Dict[str, Any]]:
         """X (Tensor): (sum(lengths), width_in), the docs' word vectors concatenated.
         lengths (List[int]): Tokens per doc.
-        get_segments (Optional[GetSegments]): Gives the parser its sentences.
-        RETURNS (Dict[str, Dict[str, Any]]): Per task name, the head's outputs.
+        get_segments (GetSegments): Gives the sentences, once the level-0 tasks have run.
+        RETURNS (Dict[str, Dict[str, Any]]): Per task name, the head's outputs in doc layout
+            (batch, T, ...); the parser's "arc" is per sentence, with its "segments".
         """
         words = self.in_dropout(pad_flat(X, lengths))
-        lens = torch.tensor([max(n, 1) for n in lengths], dtype=torch.long)
+        B, T, _ = words.shape
         outputs: Dict[str, Dict[str, Any]] = {}
-        label_embs: List[torch.Tensor] = []
-        H: Optional[torch.Tensor] = None
+        docs = Packing([(b, 0, n) for b, n in enumerate(lengths) if n], T)
+        level0 = [t for t in self.tasks if t["level"] == 0]
+        label_embs = self._run_heads(level0, docs.pack(words), docs, outputs, B, T)
+        label_embs = [docs.unpack(e, B, T) for e in label_embs]
+        segments = get_segments(outputs)
+        if not segments:
+            return outputs
+        sents = Packing(segments, T)
+        words = sents.pack(words)
+        label_embs = [sents.pack(e) for e in label_embs]
+        H = None
         for k, level in enumerate(self.levels, start=1):
             parts = [words] if H is None or self.shortcut else []
             parts += ([H] if H is not None else []) + label_embs
-            H = level(torch.cat(parts, dim=-1), lens)
-            for t in self.tasks:
-                if t["level"] != k:
-                    continue
-                head = self.heads[t["name"]]
+            H = level(torch.cat(parts, dim=-1), sents)
+            tasks = [t for t in self.tasks if t["level"] == k]
+            label_embs += self._run_heads(tasks, H, sents, outputs, B, T)
+            for t in tasks:
                 if t["kind"] == "parsing":
-                    segments = get_segments(outputs) if get_segments else []
-                    outputs[t["name"]] = {**head(H, lens, segments), "segments": segments}
-                else:
-                    outputs[t["name"]], emb = head(H, lens)
-                    if emb is not None:
-                        label_embs.append(emb)
+                    outputs[t["name"]]["segments"] = segments
         return outputs
+
+    def _run_heads(
+        self,
+        tasks: List[Dict[str, Any]],
+        H: torch.Tensor,
+        packing: Packing,
+        outputs: Dict[str, Dict[str, Any]],
+        B: int,
+        T: int,
+    ) -> List[torch.Tensor]:
+        """Run the heads of these tasks on packed rows H; store their outputs in doc layout.
+        RETURNS (List[Tensor]): The new label embeddings, as packed rows."""
+        embs = []
+        for t in tasks:
+            out, emb = self.heads[t["name"]](H, packing), None
+            if isinstance(out, tuple):
+                out, emb = out
+            for key in ("logits", "lab_dep", "lab_head"):
+                if key in out:
+                    out[key] = packing.unpack(out[key], B, T)
+            outputs[t["name"]] = out
+            if emb is not None:
+                embs.append(emb)
+        return embs

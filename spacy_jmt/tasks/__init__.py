@@ -31,11 +31,6 @@ def build_tasks(
             )
         tasks.append(KINDS[kind](name, dict(settings), (labels or {}).get(name)))
     tasks.sort(key=lambda t: t.level)
-    names = {t.name for t in tasks}
-    for t in tasks:
-        source = t.cfg.get("sentences")
-        if source is not None and source not in names:
-            raise ValueError(f"Task '{t.name}' reads sentences from unknown task '{source}'")
     return tasks
 
 

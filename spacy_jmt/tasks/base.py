@@ -22,6 +22,8 @@ class Task:
 
     kind = ""
     settings: Dict[str, Any] = {}
+    # Level 0 reads the word representations of the whole doc; levels >= 1 run per sentence.
+    min_level = 0
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         unknown = set(cfg) - set(COMMON_SETTINGS) - set(self.settings)
@@ -32,8 +34,8 @@ class Task:
             )
         self.name = name
         self.cfg = {**COMMON_SETTINGS, **self.settings, **cfg}
-        if not isinstance(self.cfg["level"], int) or self.cfg["level"] < 1:
-            raise ValueError(f"Task '{name}': level must be an integer >= 1")
+        if not isinstance(self.cfg["level"], int) or self.cfg["level"] < self.min_level:
+            raise ValueError(f"Task '{name}': level must be an integer >= {self.min_level}")
         self.labels: List[str] = list(labels or [])
 
     @property

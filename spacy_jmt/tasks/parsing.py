@@ -11,22 +11,19 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..decoding import eisner_decode, mst_decode
-from ..layers.heads import Segment
+from ..layers.encoder import Segment
 from .base import Task
 
 
 class ParsingTask(Task):
-    """A dependency parser bounded by sentence.
+    """A dependency parser: one tree per sentence (the component decides the sentences).
 
-    sentences (Optional[str]): A tagging task on SENT_START whose predictions give the
-        sentences of docs that have none; without it such docs are cut into windows.
     projective (bool): Decode with Eisner (projective) instead of Chu-Liu-Edmonds.
-    max_sentence_length (int): Longer sentences are split into windows of this many tokens,
-        each parsed as its own tree (arc scoring is quadratic in sentence length).
     """
 
     kind = "parsing"
-    settings = {"sentences": None, "projective": False, "max_sentence_length": 200}
+    settings = {"projective": False}
+    min_level = 1
 
     def gold(self, example: Example) -> Tuple[List[Optional[int]], List[Optional[str]]]:
         """RETURNS: gold heads (predicted token indices) and labels; None where missing."""
@@ -49,65 +46,84 @@ class ParsingTask(Task):
         return self.labels[0] if self.labels else "ROOT"
 
     def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
-        arc, label = output["arc"], output["label"]
-        segments: List[Segment] = output["segments"]
+        arc = output["arc"]
         golds = [self.gold(eg) for eg in examples]
         index = {lab: i for i, lab in enumerate(self.labels)}
         head_t = torch.full(arc.shape[:2], -1, dtype=torch.long)
-        label_t = torch.full(arc.shape[:2], -1, dtype=torch.long)
-        for s, (b, start, end) in enumerate(segments):
+        arcs: List[Tuple[int, int, int, int]] = []  # (doc, token, head or -1 for root, label)
+        for s, (b, start, end) in enumerate(output["segments"]):
             heads, deps = golds[b]
             for i in range(start, end):
                 h = heads[i]
                 if h is None or not (start <= h < end):
                     continue
                 head_t[s, i - start] = 0 if h == i else h - start + 1
-                label_t[s, i - start] = index.get(deps[i], -1) if deps[i] else -1
-        if not bool((head_t >= 0).any()):
-            return None
+                if deps[i] in index:
+                    arcs.append((b, i, -1 if h == i else h, index[deps[i]]))
         has_head = head_t >= 0
-        arc_loss = torch.nn.functional.cross_entropy(arc[has_head], head_t[has_head])
-        gold_label_scores = label[has_head, head_t[has_head]]  # (n_arcs, n_labels)
-        has_label = label_t[has_head] >= 0
-        if not bool(has_label.any()):
-            return arc_loss
-        label_loss = torch.nn.functional.cross_entropy(
-            gold_label_scores[has_label], label_t[has_head][has_label]
-        )
-        return arc_loss + label_loss
+        if not bool(has_head.any()):
+            return None
+        loss = torch.nn.functional.cross_entropy(arc[has_head], head_t[has_head])
+        if arcs:
+            b_idx, i_idx, h_idx, labels = (torch.tensor(col) for col in zip(*arcs))
+            scores = label_scores(output, b_idx, i_idx, h_idx)
+            loss = loss + torch.nn.functional.cross_entropy(scores, labels)
+        return loss
 
     def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
-        if not self.labels:
+        if not self.labels or not output["segments"]:
             return
         arc = torch.log_softmax(output["arc"], dim=-1).numpy()
-        label = output["label"].numpy()
         decode = eisner_decode if self.cfg["projective"] else mst_decode
-        root = self.labels.index(self.root_label) if self.root_label in self.labels else -1
-        heads = {b: numpy.arange(len(doc)) for b, doc in enumerate(docs)}
-        deps = {b: numpy.zeros(len(doc), dtype="uint64") for b, doc in enumerate(docs)}
+        heads = [numpy.arange(len(doc)) for doc in docs]  # spaCy: a root is its own head
+        is_root = [numpy.zeros(len(doc), dtype=bool) for doc in docs]
         for s, (b, start, end) in enumerate(output["segments"]):
-            n = end - start
-            tree = decode(arc[s, :n, : n + 1])
-            lab = label[s, numpy.arange(n), tree]  # (n, n_labels)
-            if root >= 0:
-                lab[:, root] = -numpy.inf
-            best = lab.argmax(-1)
-            if root >= 0:
-                best[tree == 0] = root
-            # spaCy marks the root by a head pointing at itself.
+            tree = decode(arc[s, : end - start, : end - start + 1])
             heads[b][start:end] = numpy.where(tree == 0, numpy.arange(start, end), tree - 1 + start)
-            deps[b][start:end] = [docs[b].vocab.strings.add(self.labels[j]) for j in best]
+            is_root[b][start:end] = tree == 0
+        b_idx = numpy.concatenate([numpy.full(len(doc), b) for b, doc in enumerate(docs)])
+        i_idx = numpy.concatenate([numpy.arange(len(doc)) for doc in docs])
+        h_idx = numpy.concatenate([numpy.where(r, -1, h) for h, r in zip(heads, is_root)])
+        with torch.no_grad():
+            scores = label_scores(
+                output, torch.from_numpy(b_idx), torch.from_numpy(i_idx), torch.from_numpy(h_idx)
+            ).numpy()
+        root = self.labels.index(self.root_label) if self.root_label in self.labels else -1
+        if root >= 0:  # the root label on roots only
+            scores[:, root] = -numpy.inf
+        best = scores.argmax(-1)
+        if root >= 0:
+            best[h_idx == -1] = root
+        strings = docs[0].vocab.strings if docs else None
+        label_ids = numpy.asarray([strings.add(label) for label in self.labels], dtype="uint64")
+        offset = 0
         for b, doc in enumerate(docs):
-            if len(doc) == 0 or (doc.has_annotation("DEP") and not overwrite):
+            n = len(doc)
+            deps = label_ids[best[offset : offset + n]]
+            offset += n
+            if n == 0 or (doc.has_annotation("DEP") and not overwrite):
                 continue
-            rel_heads = (heads[b] - numpy.arange(len(doc))).astype("uint64")
-            doc.from_array([HEAD, DEP], numpy.stack([rel_heads, deps[b]], axis=1))
+            rel_heads = (heads[b] - numpy.arange(n)).astype("uint64")
+            doc.from_array([HEAD, DEP], numpy.stack([rel_heads, deps], axis=1))
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         examples = [eg for eg in examples if eg.reference.has_annotation("DEP")]
         if not examples:
             return {"dep_uas": None, "dep_las": None, "dep_las_per_type": None}
         return Scorer.score_deps(examples, "dep", getter=_dep_getter)
+
+
+def label_scores(
+    output: Dict[str, Any], b: torch.Tensor, i: torch.Tensor, h: torch.Tensor
+) -> torch.Tensor:
+    """Bilinear label scores of the arcs (doc b, dependent i, head h; h == -1: the root).
+
+    RETURNS (Tensor): (n_arcs, n_labels).
+    """
+    dep = output["lab_dep"][b, i]
+    head = output["lab_head"][b, h.clamp(min=0)]
+    head = torch.where((h < 0)[:, None], output["lab_root"].expand_as(head), head)
+    return torch.einsum("nd,ldk,nk->nl", dep, output["lab_W"], head)
 
 
 def _dep_getter(token, attr: str) -> str:

@@ -127,9 +127,10 @@ class TaggingTask(Task):
 
 def aligned_sent_starts(example: Example) -> List[int]:
     """RETURNS (List[int]): Per predicted token 1 (starts a sentence), -1 (does not) or 0
-    (unknown). spaCy returns these as uint64, so -1 arrives wrapped around."""
-    values = numpy.asarray(example.get_aligned("SENT_START"), dtype="uint64")
-    return values.astype("int64").tolist()
+    (unknown or misaligned). spaCy returns these as uint64, so -1 arrives wrapped around,
+    and None for tokens that do not align one-to-one."""
+    values = example.get_aligned("SENT_START")
+    return [0 if v is None else int(numpy.uint64(v).astype("int64")) for v in values]
 
 
 def set_sent_starts(doc: Doc, starts: numpy.ndarray) -> None:
