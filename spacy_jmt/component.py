@@ -185,7 +185,9 @@ class JMT(TrainablePipe):
         """
         if task is None:
             if len(self.tasks) != 1:
-                raise ValueError(f"Name the task to add '{label}' to: {[t.name for t in self.tasks]}")
+                raise ValueError(
+                    f"Name the task to add '{label}' to: {[t.name for t in self.tasks]}"
+                )
             task = self.tasks[0].name
         if self.is_initialized:
             raise ValueError(Errors.E922.format(name=self.name))
@@ -350,9 +352,7 @@ class JMT(TrainablePipe):
             self.set_anchor()
         network = get_torch_network(self.model)
         assert self._anchor is not None
-        return sum(
-            ((p - self._anchor[n]) ** 2).sum() for n, p in network.levels.named_parameters()
-        )
+        return sum(((p - self._anchor[n]) ** 2).sum() for n, p in network.levels.named_parameters())
 
     def initialize(
         self,

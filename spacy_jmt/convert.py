@@ -1,5 +1,6 @@
 """Converters from CoNLL-2000 and CoNLL-U files to spaCy Docs and DocBin files."""
 
+import gzip
 import re
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Tuple, Union
@@ -42,13 +43,17 @@ class _Sentence(NamedTuple):
 
 
 def _read_lines(path: Path) -> List[str]:
-    """Read a UTF-8 file as lines split on "\\n" only, without line endings.
+    """Read a UTF-8 file (gzipped if its name ends in .gz, as upstream CoNLL-2000 is) as
+    lines split on "\\n" only, without line endings.
 
     path (Path): The file to read.
     RETURNS (List[str]): The lines; line i (0-based) is line i + 1 of the file.
     """
     lines = []
-    for i, raw in enumerate(Path(path).read_bytes().split(b"\n")):
+    data = Path(path).read_bytes()
+    if Path(path).suffix == ".gz":
+        data = gzip.decompress(data)
+    for i, raw in enumerate(data.split(b"\n")):
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError as err:

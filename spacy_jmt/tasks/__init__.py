@@ -8,9 +8,7 @@ from .chunking import ChunkingTask
 from .parsing import ParsingTask
 from .tagging import TaggingTask
 
-KINDS: Dict[str, Type[Task]] = {
-    cls.kind: cls for cls in (TaggingTask, ChunkingTask, ParsingTask)
-}
+KINDS: Dict[str, Type[Task]] = {cls.kind: cls for cls in (TaggingTask, ChunkingTask, ParsingTask)}
 
 
 def build_tasks(

@@ -130,9 +130,7 @@ def _dep_getter(token, attr: str) -> str:
     return token.vocab.strings.as_string(getattr(token, attr)).lower()
 
 
-def sentence_segments(
-    starts: List[numpy.ndarray], max_length: int
-) -> List[Segment]:
+def sentence_segments(starts: List[numpy.ndarray], max_length: int) -> List[Segment]:
     """Turn sentence-start flags per doc into (doc index, start, end) segments of at most
     max_length tokens.
 

@@ -1,0 +1,130 @@
+"""The torch side: packing, the level wiring, and successive regularization."""
+
+import pytest
+import spacy
+import torch
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from spacy_jmt.layers.encoder import BiLSTM, Packing
+from spacy_jmt.layers.network import JMTNetwork
+from spacy_jmt.model import get_torch_network
+
+SMALL_MODEL = {
+    "hidden_width": 32,
+    "label_embedding_width": 8,
+    "arc_width": 32,
+    "label_width": 16,
+    "dropout": 0.0,
+    "tok2vec": {"embed": {"width": 16, "rows": [200, 100, 100, 100]}, "encode": {"width": 16}},
+}
+TASKS = {
+    "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
+    "dep": {"kind": "parsing", "level": 2},
+}
+
+
+def test_packing_round_trips():
+    segments = [(0, 0, 3), (0, 3, 4), (1, 0, 5), (2, 1, 2)]
+    T = 5
+    packing = Packing(segments, T)
+    X = torch.arange(3 * T, dtype=torch.float32).view(3, T, 1)
+    rows = packing.pack(X)
+    assert packing.n_rows == 3 + 1 + 5 + 1
+    # Packed order is time-major over sentences sorted by length.
+    assert packing.batch_sizes.tolist() == [4, 2, 2, 1, 1]
+    back = packing.unpack(rows, 3, T)
+    covered = torch.zeros(3 * T, dtype=torch.bool)
+    covered[[b * T + i for b, s, e in segments for i in range(s, e)]] = True
+    assert torch.equal(back.view(-1)[covered], X.view(-1)[covered])
+    assert (back.view(-1)[~covered] == 0).all()
+    padded = packing.pad(rows)[..., 0]
+    assert padded[0].tolist() == [0, 1, 2, 0, 0]
+    assert padded[2].tolist() == [5, 6, 7, 8, 9]
+    assert padded[3].tolist() == [11, 0, 0, 0, 0]
+
+
+def test_bilstm_on_packed_rows_matches_per_sentence_runs():
+    torch.manual_seed(0)
+    lstm = BiLSTM(3, 4, depth=2)
+    segments = [(0, 0, 4), (0, 4, 6), (1, 0, 3)]
+    X = torch.randn(2, 6, 3)
+    packing = Packing(segments, 6)
+    together = packing.pad(lstm(packing.pack(X), packing))
+    for s, (b, start, end) in enumerate(segments):
+        alone = Packing([(0, 0, end - start)], end - start)
+        single = lstm(alone.pack(X[b : b + 1, start:end]), alone)
+        assert torch.allclose(together[s, : end - start], single, atol=1e-6)
+
+
+@pytest.mark.parametrize("shortcut,label_width", [(True, 8), (False, 8), (True, 0)])
+def test_level_inputs_follow_shortcuts_and_label_embeddings(shortcut, label_width):
+    tasks = [
+        {"name": "sents", "kind": "tagging", "level": 0, "depth": 0, "n_labels": 2},
+        {"name": "pos", "kind": "tagging", "level": 1, "depth": 0, "n_labels": 5},
+        {"name": "chunks", "kind": "chunking", "level": 2, "depth": 1, "n_labels": 7},
+        {"name": "dep", "kind": "parsing", "level": 3, "depth": 0, "n_labels": 4,
+         "arc_width": 8, "label_width": 8},
+    ]  # fmt: skip
+    net = JMTNetwork(10, 6, tasks, label_width, shortcut, 0.0)
+    in_sizes = [level.layers[0].input_size for level in net.levels]
+    words = 10
+    assert in_sizes[0] == words + label_width  # words + the level-0 task's labels
+    assert in_sizes[1] == (words if shortcut else 0) + 6 + 2 * label_width
+    assert in_sizes[2] == (words if shortcut else 0) + 6 + 3 * label_width
+    out = net(torch.randn(7, 10), [4, 3], lambda outputs: [(0, 0, 2), (0, 2, 4), (1, 0, 3)])
+    assert out["pos"]["logits"].shape == (2, 4, 5)
+    assert out["dep"]["arc"].shape == (3, 3, 4)
+    assert out["dep"]["segments"] == [(0, 0, 2), (0, 2, 4), (1, 0, 3)]
+
+
+def _trained_nlp(successive_regularization: float):
+    nlp = spacy.blank("en")
+    jmt = nlp.add_pipe(
+        "jmt",
+        config={
+            "tasks": TASKS,
+            "model": SMALL_MODEL,
+            "successive_regularization": successive_regularization,
+        },
+    )
+    ref = Doc(
+        nlp.vocab,
+        words=["She", "reads", "books", "."],
+        tags=["PRP", "VBZ", "NNS", "."],
+        heads=[1, 1, 1, 1],
+        deps=["nsubj", "ROOT", "obj", "punct"],
+    )
+    examples = [Example(nlp.make_doc(ref.text), ref)]
+    optimizer = nlp.initialize(lambda: examples)
+    return nlp, jmt, examples, optimizer
+
+
+def test_drift_penalty_is_zero_at_the_anchor_and_grows_with_training():
+    nlp, jmt, examples, optimizer = _trained_nlp(0.0)
+    jmt.set_anchor()
+    assert jmt.drift_penalty().item() == 0.0
+    previous = 0.0
+    for _ in range(3):
+        nlp.update(examples, sgd=optimizer)
+        drift = jmt.drift_penalty().item()
+        assert drift > previous
+        previous = drift
+
+
+def test_successive_regularization_pulls_towards_the_anchor():
+    drifts = []
+    for strength in (0.0, 100.0):
+        torch.manual_seed(0)
+        nlp, jmt, examples, optimizer = _trained_nlp(strength)
+        nlp.update(examples, sgd=optimizer)  # the first update takes the anchor
+        anchor = {
+            n: p.detach().clone() for n, p in get_torch_network(jmt.model).levels.named_parameters()
+        }
+        for _ in range(10):
+            nlp.update(examples, sgd=optimizer)
+        levels = get_torch_network(jmt.model).levels
+        drifts.append(
+            sum(float(((p - anchor[n]) ** 2).sum()) for n, p in levels.named_parameters())
+        )
+    assert drifts[1] < drifts[0]
