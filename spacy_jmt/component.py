@@ -370,14 +370,17 @@ class JMT(TrainablePipe):
         """
         validate_get_examples(get_examples, "JMT.initialize")
         sample = list(islice(get_examples(), 1000))
+        labels = labels or {}
+        found: Dict[str, set] = {t.name: set(t.labels) for t in self.tasks if t.name not in labels}
+        if found:
+            for eg in get_examples():  # one pass over the data for all tasks
+                for task in self.tasks:
+                    if task.name in found:
+                        found[task.name].update(task.gold_labels(eg))
         for task in self.tasks:
-            if labels is not None and task.name in labels:
-                task.labels = sorted(set(labels[task.name]))
-            else:
-                found = set(task.labels)
-                for eg in get_examples():
-                    found.update(task.gold_labels(eg))
-                task.labels = sorted(found)
+            task.labels = sorted(
+                set(labels[task.name]) if task.name in labels else found[task.name]
+            )
             if not task.labels:
                 raise ValueError(
                     Errors.E143.format(name=self.name) + f" (task '{task.name}' found no labels)"

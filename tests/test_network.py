@@ -125,6 +125,6 @@ def test_successive_regularization_pulls_towards_the_anchor():
             nlp.update(examples, sgd=optimizer)
         levels = get_torch_network(jmt.model).levels
         drifts.append(
-            sum(float(((p - anchor[n]) ** 2).sum()) for n, p in levels.named_parameters())
+            sum(((p - anchor[n]) ** 2).sum().item() for n, p in levels.named_parameters())
         )
     assert drifts[1] < drifts[0]

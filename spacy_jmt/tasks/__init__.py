@@ -29,6 +29,12 @@ def build_tasks(
             )
         tasks.append(KINDS[kind](name, dict(settings), (labels or {}).get(name)))
     tasks.sort(key=lambda t: t.level)
+    for t in tasks:
+        if t.cfg.get("attr") == "SENT_START" and t.level != 0:
+            raise ValueError(
+                f"Task '{t.name}' predicts sentence starts, so it must sit at level 0: the "
+                "sentences it finds bound every level above it"
+            )
     return tasks
 
 

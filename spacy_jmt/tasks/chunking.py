@@ -86,7 +86,7 @@ class ChunkingTask(Task):
 
     def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
         for doc, spans in zip(docs, self.predict_spans(output, [len(d) for d in docs])):
-            if self.key in doc.spans and not overwrite:
+            if len(doc) == 0 or (self.key in doc.spans and not overwrite):
                 continue
             group = SpanGroup(
                 doc,
