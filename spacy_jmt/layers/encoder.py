@@ -5,7 +5,7 @@ order of torch's PackedSequence), so that no op runs over padding: the LSTMs tak
 as they are, and everything else (MLPs, label embeddings, concatenation) is row-wise.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy
 import torch
@@ -28,6 +28,7 @@ class Packing:
         lengths = numpy.asarray([end - start for _, start, end in segments], dtype="int64")
         firsts = numpy.asarray([b * T + start for b, start, _ in segments], dtype="int64")
         order = numpy.argsort(-lengths, kind="stable")  # rank -> segment
+        self.order = torch.from_numpy(order)
         rank = numpy.empty_like(order)
         rank[order] = numpy.arange(len(order))
         longest = int(lengths.max()) if len(lengths) else 0
@@ -59,10 +60,21 @@ class Packing:
         out = rows.new_zeros(B * T, rows.shape[-1]).index_copy(0, self.doc_rows, rows)
         return out.view(B, T, rows.shape[-1])
 
-    def pad(self, rows: torch.Tensor) -> torch.Tensor:
-        """Packed rows -> (n_segments, longest, width), in segment order, zeros for padding."""
+    def pad(self, rows: torch.Tensor, segments: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Packed rows -> (n_segments, longest, width), in segment order, zeros for padding.
+
+        segments (Optional[Tensor]): Only these segments, padded to their own longest.
+        """
+        positions = self.padded
+        if segments is not None:
+            positions = positions[segments, : int(self.lengths[segments].max())]
         rows = torch.cat([rows, rows.new_zeros(1, rows.shape[-1])])  # row -1: padding
-        return rows[self.padded]
+        return rows[positions]
+
+    def buckets(self, size: int) -> List[torch.Tensor]:
+        """RETURNS (List[Tensor]): The segment indices in groups of up to `size` segments of
+        similar length, so that padding each group to its own longest wastes little."""
+        return list(self.order.split(size))
 
 
 class BiLSTM(nn.Module):

@@ -101,14 +101,21 @@ class BiaffineHead(nn.Module):
         """
         if self.own is not None:
             H = self.own(H, packing)
-        dep = packing.pad(self.arc_dep(H))  # (S, n, arc_width)
-        S, n, _ = dep.shape
+        dep_rows = self.arc_dep(H) @ self.arc_W  # row-wise first: no work on padding
+        head_rows = self.arc_head(H)
         root = self.arc_head(self.root)
-        head = torch.cat([root.expand(S, 1, -1), packing.pad(self.arc_head(H))], 1)
-        arc = dep @ self.arc_W @ head.transpose(1, 2) + self.arc_b(head).transpose(1, 2)
-        is_pad = torch.arange(n + 1)[None, :] > packing.lengths[:, None]
-        self_loop = torch.eye(n, n + 1, dtype=torch.bool).roll(1, dims=1)
-        arc = arc.masked_fill(is_pad[:, None, :] | self_loop, float("-inf"))
+        n = int(packing.lengths.max())
+        groups, parts = packing.buckets(64), []
+        for group in groups:  # sentences of similar length together
+            dep = packing.pad(dep_rows, group)
+            g, m, _ = dep.shape
+            head = torch.cat([root.expand(g, 1, -1), packing.pad(head_rows, group)], 1)
+            scores = dep @ head.transpose(1, 2) + self.arc_b(head).transpose(1, 2)
+            is_pad = torch.arange(m + 1)[None, :] > packing.lengths[group][:, None]
+            self_loop = torch.eye(m, m + 1, dtype=torch.bool).roll(1, dims=1)
+            scores = scores.masked_fill(is_pad[:, None, :] | self_loop, float("-inf"))
+            parts.append(nn.functional.pad(scores, (0, n - m, 0, n - m), value=float("-inf")))
+        arc = torch.cat(parts)[torch.cat(groups).argsort()]  # back to segment order
         ones = H.new_ones(H.shape[0], 1)
         return {
             "arc": arc,

@@ -5,6 +5,8 @@ from typing import Any, Dict, Iterable, List, Optional
 
 import numpy
 import torch
+from spacy.attrs import POS, SENT_START, TAG
+from spacy.parts_of_speech import IDS as UPOS_IDS
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Token
 from spacy.training import Example
@@ -86,29 +88,36 @@ class TaggingTask(Task):
         targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
         return token_cross_entropy(logits, targets)
 
-    def predict_labels(self, output: Dict[str, Any], lengths: List[int]) -> List[List[str]]:
-        """RETURNS (List[List[str]]): The best label per token of each doc."""
-        best = output["logits"].argmax(-1).numpy()
-        return [[self.labels[j] for j in best[b, :n]] for b, n in enumerate(lengths)]
-
     def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
-        for doc, values in zip(docs, self.predict_labels(output, [len(d) for d in docs])):
-            if self.attr == "SENT_START":
-                if overwrite or not doc.has_annotation("SENT_START"):
-                    starts = numpy.asarray([v == "S" for v in values], dtype=bool)
-                    set_sent_starts(doc, starts)
-                continue
-            for token, value in zip(doc, values):
-                if self.attr == "TAG":
-                    if overwrite or not token.tag_:
-                        token.tag_ = value
-                elif self.attr == "POS":
-                    if overwrite or not token.pos_:
-                        token.pos_ = value
-                else:
-                    ext = self.attr[2:]
+        best = output["logits"].argmax(-1).numpy()
+        if self.attr.startswith("_."):
+            ext = self.attr[2:]
+            for b, doc in enumerate(docs):
+                for token, j in zip(doc, best[b]):
                     if overwrite or getattr(token._, ext) is None:
-                        setattr(token._, ext, value)
+                        setattr(token._, ext, self.labels[j])
+            return
+        if self.attr == "SENT_START":
+            is_start = numpy.asarray([label == "S" for label in self.labels])
+            for b, doc in enumerate(docs):
+                if overwrite or not doc.has_annotation("SENT_START"):
+                    set_sent_starts(doc, is_start[best[b, : len(doc)]])
+            return
+        # TAG and POS: one array write per doc, keeping existing values unless overwriting.
+        attr_id = TAG if self.attr == "TAG" else POS
+        if self.attr == "TAG":
+            ids = [docs[0].vocab.strings.add(label) for label in self.labels] if docs else []
+        else:
+            ids = [UPOS_IDS[label] for label in self.labels]
+        label_ids = numpy.asarray(ids, dtype="uint64")
+        for b, doc in enumerate(docs):
+            if len(doc) == 0:
+                continue
+            values = label_ids[best[b, : len(doc)]]
+            if not overwrite:
+                existing = doc.to_array(attr_id)
+                values = numpy.where(existing != 0, existing, values)
+            doc.from_array([attr_id], values.reshape(-1, 1))
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         if self.attr == "SENT_START":
@@ -137,5 +146,6 @@ def set_sent_starts(doc: Doc, starts: numpy.ndarray) -> None:
     """Mark sentence starts (the first token always starts one) unless the doc is parsed."""
     if len(doc) == 0 or doc.has_annotation("DEP"):
         return
-    for token, start in zip(doc, starts):
-        token.is_sent_start = bool(start) or token.i == 0
+    values = numpy.where(numpy.asarray(starts, dtype=bool), 1, -1).astype("int64")
+    values[0] = 1
+    doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))
