@@ -11,6 +11,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 import numpy
 import srsly
 from spacy import util
+from spacy.attrs import SENT_START
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -254,7 +255,7 @@ class JMT(TrainablePipe):
             starts = []
             for b, doc in enumerate(docs):
                 if doc.has_annotation("SENT_START"):
-                    starts.append(numpy.asarray([bool(t.is_sent_start) for t in doc]))
+                    starts.append(doc.to_array(SENT_START).astype("int64") == 1)
                 elif predicted is not None:
                     starts.append(predicted[b, : lengths[b]])
                 else:
