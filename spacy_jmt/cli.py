@@ -26,6 +26,13 @@ def main() -> None:
 class InputFormat(str, Enum):
     conll2000 = "conll2000"
     conllu = "conllu"
+    uner = "uner"
+    spert = "spert"
+
+
+class RenderStyle(str, Enum):
+    dep = "dep"
+    span = "span"
 
 
 def _fail(message: str) -> NoReturn:
@@ -40,7 +47,10 @@ def _fail(message: str) -> NoReturn:
 @app.command("convert")
 def convert_cli(
     input_path: Annotated[
-        Path, typer.Argument(metavar="INPUT", help="Input file (CoNLL-2000 or CoNLL-U).")
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="Input file (CoNLL-2000, CoNLL-U, Universal NER or SpERT JSON)."
+        ),
     ],
     output_path: Annotated[
         Path, typer.Argument(metavar="OUTPUT", help="Output .spacy (DocBin) file.")
@@ -50,10 +60,21 @@ def convert_cli(
         typer.Option(
             "--format",
             "-f",
-            help="Input format: conll2000 (word POS chunk per line) or conllu (CoNLL-U).",
+            help="Input format: conll2000 (word POS chunk per line), conllu (CoNLL-U), uner "
+            "(Universal NER IOB2: entities as doc.ents and doc.spans['ents']) or spert (SpERT "
+            "JSON, e.g. CoNLL04, ADE: entities and doc._.relations; overlapping gold entities "
+            "are all kept in doc.spans['ents'] and reported).",
         ),
     ],
-    n_sents: Annotated[int, typer.Option("--n-sents", "-n", min=1, help="Sentences per Doc.")] = 10,
+    n_sents: Annotated[
+        int,
+        typer.Option(
+            "--n-sents",
+            "-n",
+            min=1,
+            help="Sentences per Doc (spert: items per Doc; 1 keeps one Doc per item).",
+        ),
+    ] = 10,
     lang: Annotated[str, typer.Option("--lang", "-l", help="Language code of the vocab.")] = "en",
     dev_fraction: Annotated[
         float,
@@ -68,7 +89,8 @@ def convert_cli(
         typer.Option("--dev-output", help="Output .spacy file for the dev Docs."),
     ] = None,
 ) -> None:
-    """Convert a CoNLL-2000 or CoNLL-U file to a .spacy (DocBin) file."""
+    """Convert a CoNLL-2000, CoNLL-U, Universal NER or SpERT JSON file to a .spacy (DocBin)
+    file."""
     if (dev_fraction > 0) != (dev_output is not None):
         _fail("--dev-fraction > 0 and --dev-output must be given together")
     if not input_path.is_file():
@@ -215,3 +237,99 @@ def assets_cli(
         _fail(str(err))
     for dest, status in report:
         typer.echo(f"{status:8} {dest}")
+
+
+@app.command("render")
+def render_cli(
+    source: Annotated[
+        str,
+        typer.Argument(
+            metavar="PIPELINE_OR_DOCBIN",
+            help="A .spacy (DocBin) file whose Docs to show (gold or predicted), or a pipeline "
+            "(directory or installed package) to run on the --text texts.",
+        ),
+    ],
+    output_path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUTPUT",
+            help="Output file: .html (a page with all figures) or .svg (one figure, style dep).",
+        ),
+    ],
+    texts: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--text", "-t", help="A text for the pipeline to process. Repeat for several texts."
+        ),
+    ] = None,
+    style: Annotated[
+        RenderStyle,
+        typer.Option(
+            "--style",
+            "-s",
+            help="dep: entities as words with their label, relations as labelled arcs from "
+            "head to tail. span: entities as (possibly overlapping) spans, relations in a table.",
+        ),
+    ] = RenderStyle.dep,
+    spans_key: Annotated[
+        str,
+        typer.Option(
+            "--spans-key", help="Span group with the entities to show (doc.ents if absent)."
+        ),
+    ] = "ents",
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=0, help="Show only the first N Docs (0: all).")
+    ] = 0,
+    scores: Annotated[
+        bool, typer.Option("--scores/--no-scores", help="Write each relation's score.")
+    ] = True,
+    per_sentence: Annotated[
+        bool,
+        typer.Option(
+            "--per-sentence/--per-doc",
+            help="One figure per sentence (unless a relation crosses sentences) or per Doc.",
+        ),
+    ] = True,
+    lang: Annotated[
+        str, typer.Option("--lang", "-l", help="Language code of the vocab for a DocBin.")
+    ] = "en",
+) -> None:
+    """Render entities and relations (doc._.relations) with displaCy to HTML or SVG."""
+    import spacy
+    from spacy.tokens import DocBin
+
+    from .render import relation_figures, render_relations
+
+    suffix = output_path.suffix.lower()
+    if suffix not in (".html", ".htm", ".svg"):
+        _fail(f"OUTPUT must end in .html or .svg, got {output_path}")
+    if suffix == ".svg" and style != RenderStyle.dep:
+        _fail("SVG output needs --style dep")
+    try:
+        if Path(source).is_file():
+            if texts:
+                _fail("--text is for a pipeline; PIPELINE_OR_DOCBIN is a DocBin file")
+            docs = list(DocBin().from_disk(source).get_docs(spacy.blank(lang).vocab))
+        else:
+            if not texts:
+                _fail("give the texts for the pipeline with --text")
+            docs = list(spacy.load(source).pipe(texts))
+        if limit:
+            docs = docs[:limit]
+        if suffix == ".svg":
+            figures = relation_figures(docs, style.value, spans_key, scores, per_sentence)
+            if len(figures) != 1 or not figures[0].startswith("<svg"):
+                _fail(
+                    f"an SVG file holds one figure, this input gives {len(figures)} (or has "
+                    "relations that cannot be drawn): use .html, --limit 1 or --per-doc"
+                )
+            markup = figures[0]
+        else:
+            markup = render_relations(
+                docs, True, style.value, spans_key, scores, per_sentence, lang=lang
+            )
+    except (ValueError, OSError, ImportError) as err:
+        _fail(str(err))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(markup, encoding="utf8")
+    typer.echo(f"Wrote {len(docs)} docs to {output_path}")
