@@ -257,6 +257,12 @@ def _worker(job_path: Path, out_path: Path) -> None:
     for corpus, path in job["corpora"].items():
         say(f"scoring on {corpus}")
         accuracy[corpus], notes[corpus] = score_corpus(nlp, Path(path), job["n_texts"], batch_size)
+        if accuracy[corpus].get("dep_uas") is not None:  # parsing within the gold sentences
+            key = f"{corpus} (gold sentences)"
+            say(f"scoring on {key}")
+            accuracy[key], notes[key] = score_corpus(
+                nlp, Path(path), job["n_texts"], batch_size, gold_sentences=True
+            )
     torch_module = sys.modules.get("torch")  # thinc imports it where installed
     result = {
         "pipeline": job["pipeline"],
@@ -281,7 +287,11 @@ def _worker(job_path: Path, out_path: Path) -> None:
 
 
 def score_corpus(
-    nlp: Language, path: Path, n_texts: int = 0, batch_size: int = 64
+    nlp: Language,
+    path: Path,
+    n_texts: int = 0,
+    batch_size: int = 64,
+    gold_sentences: bool = False,
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """Run the pipeline over the gold-tokenized docs of a DocBin file and score it.
 
@@ -289,6 +299,8 @@ def score_corpus(
     path (Path): DocBin (.spacy) file with gold annotation.
     n_texts (int): Score only the first N docs (0: all).
     batch_size (int): The batch size of `nlp.pipe`.
+    gold_sentences (bool): Give the pipeline the gold sentence boundaries too (both jmt and
+        spaCy's parser keep preset boundaries), to score parsing apart from segmentation.
     RETURNS (Tuple[Dict[str, Any], Dict[str, str]]): The scores (see `score_examples`) and
         the notes.
     """
@@ -296,7 +308,12 @@ def score_corpus(
     if n_texts:
         gold = gold[:n_texts]
     inputs = [
-        Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc])
+        Doc(
+            nlp.vocab,
+            words=[t.text for t in doc],
+            spaces=[bool(t.whitespace_) for t in doc],
+            sent_starts=[bool(t.is_sent_start) for t in doc] if gold_sentences else None,
+        )
         for doc in gold
     ]
     predicted = nlp.pipe(inputs, batch_size=batch_size)
@@ -474,7 +491,9 @@ def markdown_report(results: Dict[str, Any]) -> str:
             )
     add("peak RSS (MB)", [number(rows[n]["peak_rss_mb"], ",.0f") for n in names])
     corpora = list(settings["corpora"])
-    for corpus in corpora:
+    # Corpora as scored: each corpus, then its gold-sentence variant where there is one.
+    scored = list(dict.fromkeys(c for n in names for c in rows[n]["accuracy"]))
+    for corpus in sorted(scored, key=lambda c: (corpora.index(c.split(" (")[0]), c)):
         for key, label in METRICS:
             if not any(key in rows[n]["accuracy"].get(corpus, {}) for n in names):
                 continue
