@@ -6,7 +6,7 @@ stays cheap in environments where the plugin is installed.
 
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy
 import srsly
@@ -240,8 +240,6 @@ class JMT(TrainablePipe):
         tasks have run: a doc's own sentence boundaries if it has them, else those
         predicted by a level-0 SENT_START task, else the whole doc; cut to windows of at
         most max_sentence_length tokens."""
-        from .tasks.parsing import sentence_segments
-
         splitter = next(
             (t for t in self.tasks if t.level == 0 and getattr(t, "attr", "") == "SENT_START"),
             None,
@@ -478,3 +476,23 @@ def copy_gold_sentences(example: Example) -> None:
     if doc.has_annotation("SENT_START") or not example.reference.has_annotation("SENT_START"):
         return
     set_sent_starts(doc, numpy.asarray(aligned_sent_starts(example)) == 1)
+
+
+def sentence_segments(starts: List[numpy.ndarray], max_length: int) -> List[Tuple[int, int, int]]:
+    """Turn sentence-start flags per doc into (doc index, start, end) segments of at most
+    max_length tokens.
+
+    starts (List[numpy.ndarray]): Per doc, a bool array with True where a sentence starts.
+    max_length (int): The longest segment.
+    RETURNS (List[Tuple[int, int, int]]): The segments of all docs, in order.
+    """
+    segments = []
+    for b, flags in enumerate(starts):
+        n = len(flags)
+        bounds = [i for i in range(1, n) if flags[i]] + [n]
+        begin = 0
+        for end in bounds:
+            for s in range(begin, end, max_length):
+                segments.append((b, s, min(s + max_length, end)))
+            begin = end
+    return segments

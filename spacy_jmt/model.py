@@ -14,7 +14,6 @@ from thinc.types import Floats2d
 
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
-GetSegmentsFactory = Callable[[List[Doc], List[int]], Callable]
 
 
 @registry.architectures("spacy-jmt.JMTModel.v1")

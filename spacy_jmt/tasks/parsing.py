@@ -11,7 +11,6 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..decoding import eisner_decode, mst_decode
-from ..layers.encoder import Segment
 from .base import Task
 
 
@@ -38,12 +37,10 @@ class ParsingTask(Task):
         return (d for d in self.gold(example)[1] if d is not None)
 
     @property
-    def root_label(self) -> str:
-        """RETURNS (str): The label written on sentence roots."""
-        for label in ("ROOT", "root"):
-            if label in self.labels:
-                return label
-        return self.labels[0] if self.labels else "ROOT"
+    def root_label(self) -> Optional[str]:
+        """RETURNS (Optional[str]): The label of sentence roots, written on roots only (None
+        if the training data had no ROOT/root label: then labels are not constrained)."""
+        return next((label for label in ("ROOT", "root") if label in self.labels), None)
 
     def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
         arc = output["arc"]
@@ -88,7 +85,7 @@ class ParsingTask(Task):
             scores = label_scores(
                 output, torch.from_numpy(b_idx), torch.from_numpy(i_idx), torch.from_numpy(h_idx)
             ).numpy()
-        root = self.labels.index(self.root_label) if self.root_label in self.labels else -1
+        root = self.labels.index(self.root_label) if self.root_label else -1
         if root >= 0:  # the root label on roots only
             scores[:, root] = -numpy.inf
         best = scores.argmax(-1)
@@ -128,23 +125,3 @@ def label_scores(
 
 def _dep_getter(token, attr: str) -> str:
     return token.vocab.strings.as_string(getattr(token, attr)).lower()
-
-
-def sentence_segments(starts: List[numpy.ndarray], max_length: int) -> List[Segment]:
-    """Turn sentence-start flags per doc into (doc index, start, end) segments of at most
-    max_length tokens.
-
-    starts (List[numpy.ndarray]): Per doc, a bool array with True where a sentence starts.
-    max_length (int): The longest segment.
-    RETURNS (List[Segment]): The segments of all docs, in order.
-    """
-    segments = []
-    for b, flags in enumerate(starts):
-        n = len(flags)
-        bounds = [i for i in range(1, n) if flags[i]] + [n]
-        begin = 0
-        for end in bounds:
-            for s in range(begin, end, max_length):
-                segments.append((b, s, min(s + max_length, end)))
-            begin = end
-    return segments
