@@ -14,6 +14,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
+from tiny_data import SENTENCES
 from typer.testing import CliRunner
 
 from spacy_jmt.benchmark import (
@@ -40,28 +41,7 @@ TINY_JMT: Dict[str, Any] = {
         },
     }
 }
-# (words, spaces, tags, pos, heads, deps, chunks) per doc; the first doc has two sentences.
-DATA: List[Dict[str, Any]] = [
-    {
-        "words": ["I", "like", "green", "apples", ".", "She", "eats", "bread", "."],
-        "spaces": [True, True, True, False, True, True, True, False, False],
-        "tags": ["PRP", "VBP", "JJ", "NNS", ".", "PRP", "VBZ", "NN", "."],
-        "pos": ["PRON", "VERB", "ADJ", "NOUN", "PUNCT", "PRON", "VERB", "NOUN", "PUNCT"],
-        "heads": [1, 1, 3, 1, 1, 6, 6, 6, 6],
-        "deps": ["nsubj", "ROOT", "amod", "obj", "punct", "nsubj", "ROOT", "obj", "punct"],
-        "chunks": [(0, 1, "NP"), (1, 2, "VP"), (2, 4, "NP"), (5, 6, "NP"), (6, 7, "VP"),
-                   (7, 8, "NP")],
-    },
-    {
-        "words": ["The", "dog", "sleeps", "."],
-        "spaces": [True, True, False, False],
-        "tags": ["DT", "NN", "VBZ", "."],
-        "pos": ["DET", "NOUN", "VERB", "PUNCT"],
-        "heads": [1, 2, 2, 2],
-        "deps": ["det", "nsubj", "ROOT", "punct"],
-        "chunks": [(0, 2, "NP"), (2, 3, "VP")],
-    },
-]  # fmt: skip
+DATA = SENTENCES
 
 
 def ud_doc(nlp: Language, data: Dict[str, Any]) -> Doc:

@@ -20,6 +20,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Adam
+from tiny_data import SENTENCES
 
 # A tiny network, so that the tests stay fast.
 SMALL_MODEL: Dict[str, Any] = {
@@ -36,35 +37,14 @@ SMALL_MODEL: Dict[str, Any] = {
 SMALL_CONFIG: Dict[str, Any] = {"model": SMALL_MODEL}
 DEFAULT_TASK_NAMES = {"sents", "tag", "pos", "chunks", "dep"}
 
-# (words, spaces, tags, pos, heads, deps, chunks) per doc; the first doc has two sentences.
-TRAIN_DATA: List[Dict[str, Any]] = [
-    {
-        "words": ["I", "like", "green", "apples", ".", "She", "eats", "bread", "."],
-        "spaces": [True, True, True, False, True, True, True, False, False],
-        "tags": ["PRP", "VBP", "JJ", "NNS", ".", "PRP", "VBZ", "NN", "."],
-        "pos": ["PRON", "VERB", "ADJ", "NOUN", "PUNCT", "PRON", "VERB", "NOUN", "PUNCT"],
-        "heads": [1, 1, 3, 1, 1, 6, 6, 6, 6],
-        "deps": ["nsubj", "ROOT", "amod", "dobj", "punct", "nsubj", "ROOT", "dobj", "punct"],
-        "chunks": [(0, 1, "NP"), (1, 2, "VP"), (2, 4, "NP"), (5, 6, "NP"), (6, 7, "VP"),
-                   (7, 8, "NP")],
-    },
-    {
-        "words": ["The", "dog", "sleeps", "."],
-        "spaces": [True, True, False, False],
-        "tags": ["DT", "NN", "VBZ", "."],
-        "pos": ["DET", "NOUN", "VERB", "PUNCT"],
-        "heads": [1, 2, 2, 2],
-        "deps": ["det", "nsubj", "ROOT", "punct"],
-        "chunks": [(0, 2, "NP"), (2, 3, "VP")],
-    },
-]  # fmt: skip
+TRAIN_DATA = SENTENCES
 TEXTS = ["I like green apples. She eats bread.", "The dog sleeps."]
 LABELS = {
     "sents": ["I", "S"],
     "tag": [".", "DT", "JJ", "NN", "NNS", "PRP", "VBP", "VBZ"],
     "pos": ["ADJ", "DET", "NOUN", "PRON", "PUNCT", "VERB"],
     "chunks": ["NP", "VP"],
-    "dep": ["ROOT", "amod", "det", "dobj", "nsubj", "punct"],
+    "dep": ["ROOT", "amod", "det", "nsubj", "obj", "punct"],
 }
 # Texts to run a trained pipeline over: seen, unseen, several sentences, edge cases.
 PIPE_TEXTS = [
