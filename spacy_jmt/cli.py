@@ -28,6 +28,7 @@ class InputFormat(str, Enum):
     conllu = "conllu"
     uner = "uner"
     spert = "spert"
+    sick = "sick"
 
 
 class RenderStyle(str, Enum):
@@ -49,7 +50,8 @@ def convert_cli(
     input_path: Annotated[
         Path,
         typer.Argument(
-            metavar="INPUT", help="Input file (CoNLL-2000, CoNLL-U, Universal NER or SpERT JSON)."
+            metavar="INPUT",
+            help="Input file (CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON or SICK).",
         ),
     ],
     output_path: Annotated[
@@ -63,7 +65,8 @@ def convert_cli(
             help="Input format: conll2000 (word POS chunk per line), conllu (CoNLL-U), uner "
             "(Universal NER IOB2: entities as doc.ents and doc.spans['ents']) or spert (SpERT "
             "JSON, e.g. CoNLL04, ADE: entities and doc._.relations; overlapping gold entities "
-            "are all kept in doc.spans['ents'] and reported).",
+            "are all kept in doc.spans['ents'] and reported) or sick (SemEval-2014 SICK TSV: one "
+            "pair doc per pair, doc.cats entailment and doc._.relatedness).",
         ),
     ],
     n_sents: Annotated[
@@ -72,7 +75,8 @@ def convert_cli(
             "--n-sents",
             "-n",
             min=1,
-            help="Sentences per Doc (spert: items per Doc; 1 keeps one Doc per item).",
+            help="Sentences per Doc (spert: items per Doc; 1 keeps one Doc per item; "
+            "ignored for sick: one pair per Doc).",
         ),
     ] = 10,
     lang: Annotated[str, typer.Option("--lang", "-l", help="Language code of the vocab.")] = "en",
@@ -89,8 +93,8 @@ def convert_cli(
         typer.Option("--dev-output", help="Output .spacy file for the dev Docs."),
     ] = None,
 ) -> None:
-    """Convert a CoNLL-2000, CoNLL-U, Universal NER or SpERT JSON file to a .spacy (DocBin)
-    file."""
+    """Convert a CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON or SICK file to a .spacy
+    (DocBin) file."""
     if (dev_fraction > 0) != (dev_output is not None):
         _fail("--dev-fraction > 0 and --dev-output must be given together")
     if not input_path.is_file():

@@ -1,4 +1,4 @@
-"""Converters from CoNLL-2000, CoNLL-U, Universal NER (IOB2) and SpERT JSON files to spaCy
+"""Converters from CoNLL-2000, CoNLL-U, Universal NER (IOB2), SpERT JSON and SICK files to spaCy
 Docs and DocBin files. The readers live in `spacy_jmt.converters`; this module picks one by
 format name and writes DocBins."""
 
@@ -20,6 +20,7 @@ from .converters.entities import (
     read_uner,
     spert_to_docs,
 )
+from .converters.sick import read_sick
 
 __all__ = [
     "CHUNKS_KEY",
@@ -36,6 +37,7 @@ __all__ = [
     "read_conll2000",
     "read_conllu",
     "read_docs",
+    "read_sick",
     "read_spert",
     "read_uner",
     "spert_to_docs",
@@ -48,6 +50,7 @@ READERS: Dict[str, Callable[[Path, Vocab, int], List[Doc]]] = {
     "conllu": read_conllu,
     "uner": read_uner,
     "spert": read_spert,
+    "sick": read_sick,
 }
 
 
@@ -55,8 +58,9 @@ def read_docs(input_path: Path, fmt: str, n_sents: int = 10, lang: str = "en") -
     """Read a file in one of the supported formats into Docs.
 
     input_path (Path): The file to read.
-    fmt (str): The format, one of READERS ("conll2000", "conllu", "uner", "spert").
-    n_sents (int): Sentences (for "spert": items) per Doc.
+    fmt (str): The format, one of READERS ("conll2000", "conllu", "uner", "spert", "sick").
+    n_sents (int): Sentences (for "spert": items) per Doc; ignored for "sick" (one pair
+        per Doc).
     lang (str): The language code of the vocab.
     RETURNS (List[Doc]): The Docs, in file order.
     """
@@ -104,7 +108,7 @@ def convert(
 
     input_path (Path): The file to convert.
     output_path (Path): The .spacy file to write.
-    fmt (str): The input format: "conll2000", "conllu", "uner" or "spert".
+    fmt (str): The input format: "conll2000", "conllu", "uner", "spert" or "sick".
     n_sents (int): Sentences per Doc.
     lang (str): The language code of the vocab.
     RETURNS (int): The number of Docs written.
