@@ -316,9 +316,23 @@ def score_corpus(
         )
         for doc in gold
     ]
+    _set_tokenizer_norms(nlp, inputs)
     predicted = nlp.pipe(inputs, batch_size=batch_size)
     examples = [Example(pred, ref) for pred, ref in zip(predicted, gold)]
     return score_examples(examples, dep_labels=dependency_labels(nlp))
+
+
+def _set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:
+    """Give docs built from gold words the norms that spaCy's tokenizer gives the same words
+    (its exceptions set e.g. "n't" -> "not"), as the training corpus had them: models that
+    read NORM would otherwise see other features at evaluation than in training."""
+    cache: Dict[str, str] = {}
+    for doc in docs:
+        for token in doc:
+            if token.text not in cache:
+                tokens = nlp.make_doc(token.text)
+                cache[token.text] = tokens[0].norm_ if len(tokens) == 1 else token.norm_
+            token.norm_ = cache[token.text]
 
 
 def score_examples(
