@@ -32,12 +32,13 @@ The extension is registered when this module is imported (and by
 """
 
 import math
-import warnings
 from numbers import Real
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
+
+from .extensions import register_doc_extension
 
 ENTAILMENT = "ENTAILMENT"
 NEUTRAL = "NEUTRAL"
@@ -287,19 +288,7 @@ def register_pair_extensions() -> None:
 
     If another package registered an extension of that name, it is replaced with a warning.
     """
-    name = RELATEDNESS_EXTENSION
-    if Doc.has_extension(name):
-        current = Doc.get_extension(name)
-        current_getter = current[2] if current else None
-        if (
-            getattr(current_getter, "__qualname__", None) == get_relatedness.__qualname__
-            and getattr(current_getter, "__module__", None) == get_relatedness.__module__
-        ):
-            return
-        warnings.warn(
-            f"Replacing the existing Doc extension {name!r} with spacy-jmt's", stacklevel=2
-        )
-    Doc.set_extension(name, getter=get_relatedness, setter=set_relatedness, force=True)
+    register_doc_extension(RELATEDNESS_EXTENSION, get_relatedness, set_relatedness)
 
 
 register_pair_extensions()

@@ -37,11 +37,12 @@ The extensions are registered when this module is imported (and by
 """
 
 import math
-import warnings
 from numbers import Real
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Union
 
 from spacy.tokens import Doc, Span, SpanGroup
+
+from .extensions import register_doc_extension
 
 HEADS_KEY = "relation_heads"
 TAILS_KEY = "relation_tails"
@@ -305,18 +306,7 @@ def register_relations_extension() -> None:
         (EXTENSION, get_relations, set_relations),
         (JSON_EXTENSION, relations_to_json, relations_from_json),
     ):
-        if Doc.has_extension(name):
-            current = Doc.get_extension(name)
-            current_getter = current[2] if current else None
-            if (
-                getattr(current_getter, "__qualname__", None) == getter.__qualname__
-                and getattr(current_getter, "__module__", None) == getter.__module__
-            ):
-                continue
-            warnings.warn(
-                f"Replacing the existing Doc extension {name!r} with spacy-jmt's", stacklevel=2
-            )
-        Doc.set_extension(name, getter=getter, setter=setter, force=True)
+        register_doc_extension(name, getter, setter)
 
 
 register_relations_extension()
