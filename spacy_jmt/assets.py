@@ -9,7 +9,7 @@ import gzip
 import hashlib
 import shutil
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import List, Tuple
 
 import srsly
 
@@ -38,7 +38,7 @@ def copy_local_assets(
             continue
         dest = project_dir / asset["dest"]
         rel = Path(asset["dest"]).relative_to("assets")
-        source: Optional[Path] = local_dir / rel
+        source = local_dir / rel
         if not source.exists() and rel.suffix == ".gz":
             source = local_dir / rel.with_suffix("")
         if not source.exists():

@@ -207,7 +207,7 @@ class JMT(TrainablePipe):
 
     @property
     def is_initialized(self) -> bool:
-        return self.model.has_ref("network")
+        return bool(self.model.has_ref("network"))
 
     # -- inference --------------------------------------------------------------------------
 
@@ -409,8 +409,9 @@ class JMT(TrainablePipe):
                 current = self.vocab.get_noun_chunks
                 if isinstance(current, ChunkNounChunks):
                     current = current.fallback
-                self.vocab.get_noun_chunks = ChunkNounChunks(
-                    task.key, task.cfg["noun_chunk_label"], current
+                key = task.cfg["spans_key"] or task.name
+                self.vocab.get_noun_chunks = ChunkNounChunks(  # type: ignore[assignment]
+                    key, task.cfg["noun_chunk_label"], current
                 )
                 return
 
@@ -458,7 +459,7 @@ class JMT(TrainablePipe):
             with p.open("rb") as file_:
                 self.model.from_bytes(file_.read())
 
-        deserialize = {
+        deserialize: Dict[str, Callable[[Path], Any]] = {
             "cfg": lambda p: self._restore(srsly.read_json(p)),
             "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
             "model": load_model,

@@ -5,7 +5,7 @@ after `initialize` (or from the saved cfg), so the builder returns a model witho
 `attach_network` adds it later. This module imports torch only inside `attach_network`.
 """
 
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -113,7 +113,7 @@ def _convert_inputs(model: Model, X: Tuple[List[Floats2d], Callable], is_train: 
 
     def convert_from_torch(dX: ArgsKwargs) -> List[Floats2d]:
         d_flat = torch2xp(dX.args[0])
-        return ops.unflatten(d_flat, lengths)  # type: ignore[arg-type]
+        return ops.unflatten(cast(Floats2d, d_flat), ops.asarray1i(lengths))
 
     return ArgsKwargs(args=(Xt, lengths), kwargs={"get_segments": get_segments}), convert_from_torch
 

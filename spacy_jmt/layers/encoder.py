@@ -37,7 +37,8 @@ class Packing:
         # Row of packed position p in the flattened doc layout.
         self.doc_rows = torch.from_numpy(
             numpy.concatenate(
-                [firsts[order[:bs]] + t for t, bs in enumerate(batch_sizes)] or [[]]
+                [firsts[order[:bs]] + t for t, bs in enumerate(batch_sizes)]
+                or [numpy.zeros(0, dtype="int64")]
             ).astype("int64")
         )
         self.batch_sizes = torch.from_numpy(batch_sizes.astype("int64"))

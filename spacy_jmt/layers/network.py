@@ -53,7 +53,7 @@ class JMTNetwork(nn.Module):
             width_k = (width_in if k == 1 or shortcut else 0) + (width if k > 1 else 0)
             levels.append(BiLSTM(width_k + n_below * label_width, width, 1, dropout))
         self.levels = nn.ModuleList(levels)
-        heads = {}
+        heads: Dict[str, nn.Module] = {}
         for t in tasks:
             width_t = width_in if t["level"] == 0 else width
             if t["kind"] == "parsing":

@@ -91,7 +91,7 @@ class ParsingTask(Task):
         best = scores.argmax(-1)
         if root >= 0:
             best[h_idx == -1] = root
-        strings = docs[0].vocab.strings if docs else None
+        strings = docs[0].vocab.strings  # docs is not empty: there are segments
         label_ids = numpy.asarray([strings.add(label) for label in self.labels], dtype="uint64")
         offset = 0
         for b, doc in enumerate(docs):
@@ -101,7 +101,7 @@ class ParsingTask(Task):
             if n == 0 or (doc.has_annotation("DEP") and not overwrite):
                 continue
             rel_heads = (heads[b] - numpy.arange(n)).astype("uint64")
-            doc.from_array([HEAD, DEP], numpy.stack([rel_heads, deps], axis=1))
+            doc.from_array([HEAD, DEP], numpy.stack([rel_heads, deps], axis=1))  # type: ignore[arg-type]
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         examples = [eg for eg in examples if eg.reference.has_annotation("DEP")]

@@ -148,4 +148,4 @@ def set_sent_starts(doc: Doc, starts: numpy.ndarray) -> None:
         return
     values = numpy.where(numpy.asarray(starts, dtype=bool), 1, -1).astype("int64")
     values[0] = 1
-    doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))
+    doc.from_array([SENT_START], values.astype("uint64").reshape(-1, 1))  # type: ignore[arg-type]
