@@ -28,6 +28,8 @@ from spacy.tokens import Doc, DocBin, Token
 from spacy.training import Example
 from spacy.vocab import Vocab
 
+from .readers import set_tokenizer_norms
+
 CHUNKS_KEY = "chunks"  # the span group with the gold (and jmt's predicted) phrase chunks
 NOUN_CHUNK_LABEL = "NP"  # the chunk label that counts as a noun chunk
 _NP_KEY = "_benchmark_noun_chunks"  # scratch span group for scoring noun chunks
@@ -316,23 +318,10 @@ def score_corpus(
         )
         for doc in gold
     ]
-    _set_tokenizer_norms(nlp, inputs)
+    set_tokenizer_norms(nlp, inputs)
     predicted = nlp.pipe(inputs, batch_size=batch_size)
     examples = [Example(pred, ref) for pred, ref in zip(predicted, gold)]
     return score_examples(examples, dep_labels=dependency_labels(nlp))
-
-
-def _set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:
-    """Give docs built from gold words the norms that spaCy's tokenizer gives the same words
-    (its exceptions set e.g. "n't" -> "not"), as the training corpus had them: models that
-    read NORM would otherwise see other features at evaluation than in training."""
-    cache: Dict[str, str] = {}
-    for doc in docs:
-        for token in doc:
-            if token.text not in cache:
-                tokens = nlp.make_doc(token.text)
-                cache[token.text] = tokens[0].norm_ if len(tokens) == 1 else token.norm_
-            token.norm_ = cache[token.text]
 
 
 def score_examples(

@@ -60,18 +60,39 @@ def _cycle(docs: List[Doc], shuffle: bool) -> Iterator[Doc]:
         yield from order
 
 
-def _make_example(nlp: Language, reference: Doc) -> Example:
+def _make_example(nlp: Language, reference: Doc, gold_tokens: bool = False) -> Example:
     """Build an Example from a reference Doc as spacy.training.Corpus does.
 
     nlp (Language): The pipeline, for its tokenizer.
     reference (Doc): The gold-standard Doc.
+    gold_tokens (bool): Give the predicted Doc the reference's tokens instead of the
+        tokenizer's (with the norms the tokenizer gives those words).
     RETURNS (Example): A new Example with an unannotated predicted Doc.
     """
-    if reference.has_unknown_spaces:
+    if gold_tokens or reference.has_unknown_spaces:
         words = [token.text for token in reference]
         spaces = [bool(token.whitespace_) for token in reference]
-        return Example(Doc(nlp.vocab, words=words, spaces=spaces), reference)
+        predicted = Doc(nlp.vocab, words=words, spaces=spaces)
+        set_tokenizer_norms(nlp, [predicted])
+        return Example(predicted, reference)
     return Example(nlp.make_doc(reference.text), reference)
+
+
+def set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:
+    """Give docs built from given words the norms that the pipeline's tokenizer gives the
+    same words (its exceptions set e.g. "n't" -> "not"), so that models reading NORM see
+    the features they see on raw text.
+
+    nlp (Language): The pipeline, for its tokenizer.
+    docs (List[Doc]): The docs, changed in place.
+    """
+    cache: Dict[str, str] = {}
+    for doc in docs:
+        for token in doc:
+            if token.text not in cache:
+                tokens = nlp.make_doc(token.text)
+                cache[token.text] = tokens[0].norm_ if len(tokens) == 1 else token.norm_
+            token.norm_ = cache[token.text]
 
 
 class MultiCorpus:
@@ -93,6 +114,7 @@ class MultiCorpus:
         epoch_size: int = 0,
         shuffle: bool = True,
         max_length: int = 0,
+        gold_tokens: bool = False,
     ) -> None:
         """Initialize the reader. Files are read when it is called.
 
@@ -104,6 +126,8 @@ class MultiCorpus:
             corpora concatenated in the order of `paths`.
         max_length (int): As in spacy.Corpus.v1: longer docs are split into sentences,
             and longer sentences are skipped. 0 means no limit.
+        gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's
+            (to train and evaluate for gold tokenization).
         """
         if not paths:
             raise ValueError("spacy-jmt.MultiCorpus.v1 needs at least one corpus in `paths`")
@@ -116,6 +140,7 @@ class MultiCorpus:
         self.epoch_size = epoch_size
         self.shuffle = shuffle
         self.max_length = max_length
+        self.gold_tokens = gold_tokens
 
     def read(self, nlp: Language) -> Dict[str, List[Doc]]:
         """Read the reference Docs of every corpus.
@@ -152,7 +177,7 @@ class MultiCorpus:
             cycles = {name: _cycle(docs, self.shuffle) for name, docs in references.items()}
             drawn = (next(cycles[name]) for name in names)
         for reference in drawn:
-            yield _make_example(nlp, reference)
+            yield _make_example(nlp, reference, self.gold_tokens)
 
 
 @registry.readers("spacy-jmt.MultiCorpus.v1")
@@ -163,6 +188,7 @@ def create_multi_corpus(
     epoch_size: int = 0,
     shuffle: bool = True,
     max_length: int = 0,
+    gold_tokens: bool = False,
 ) -> Callable[[Language], Iterator[Example]]:
     """Create a reader that mixes several DocBin corpora (spacy-jmt.MultiCorpus.v1).
 
@@ -173,6 +199,7 @@ def create_multi_corpus(
     shuffle (bool): Whether to shuffle; "proportional" with shuffle false is the plain
         concatenation of the corpora, in order (for dev sets).
     max_length (int): As in spacy.Corpus.v1. 0 means no limit.
+    gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's.
     RETURNS (Callable[[Language], Iterator[Example]]): The reader.
     """
     return MultiCorpus(
@@ -182,4 +209,5 @@ def create_multi_corpus(
         epoch_size=epoch_size,
         shuffle=shuffle,
         max_length=max_length,
+        gold_tokens=gold_tokens,
     )

@@ -191,3 +191,21 @@ def test_spacy_config(paths, nlp):
     assert {text.split()[0] for text in train} == {"big", "small"}
     dev = texts(corpora["dev"], nlp)
     assert dev == [f"big {i}" for i in range(30)] + [f"small {i}" for i in range(3)]
+
+
+@pytest.mark.parametrize("gold_tokens", [False, True])
+def test_gold_tokens(tmp_path, nlp, gold_tokens):
+    words = ["An", "anti-takeover", "plan", "does", "n't", "help", "."]
+    spaces = [True, True, True, False, True, False, False]
+    path = tmp_path / "gold.spacy"
+    DocBin(docs=[Doc(nlp.vocab, words=words, spaces=spaces)]).to_disk(path)
+    reader = create_multi_corpus({"gold": path}, shuffle=False, gold_tokens=gold_tokens)
+    (example,) = list(reader(nlp))
+    predicted = [token.text for token in example.predicted]
+    if gold_tokens:
+        assert predicted == words
+        # The norms are the tokenizer's, as on raw text ("n't" -> "not").
+        assert example.predicted[4].norm_ == nlp.make_doc("n't")[0].norm_
+    else:
+        assert predicted == [token.text for token in nlp.make_doc(example.reference.text)]
+        assert predicted != words  # spaCy's tokenizer splits the hyphen
