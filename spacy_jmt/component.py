@@ -402,16 +402,15 @@ class JMT(TrainablePipe):
 
     def _install_noun_chunks(self) -> None:
         """Make `doc.noun_chunks` yield the NP chunks of the (first) chunking task."""
-        from .tasks.chunking import ChunkNounChunks
+        from .tasks.chunking import ChunkingTask, ChunkNounChunks
 
         for task in self.tasks:
-            if task.kind == "chunking" and task.cfg["noun_chunk_label"]:
+            if isinstance(task, ChunkingTask) and task.cfg["noun_chunk_label"]:
                 current = self.vocab.get_noun_chunks
                 if isinstance(current, ChunkNounChunks):
                     current = current.fallback
-                key = task.cfg["spans_key"] or task.name
                 self.vocab.get_noun_chunks = ChunkNounChunks(  # type: ignore[assignment]
-                    key, task.cfg["noun_chunk_label"], current
+                    task.key, task.cfg["noun_chunk_label"], current
                 )
                 return
 
