@@ -64,7 +64,7 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
 @Language.factory(
     "jmt",
     assigns=["token.tag", "token.pos", "token.head", "token.dep", "token.is_sent_start",
-             "doc.spans"],
+             "doc.spans", "doc.ents", "doc._.relations"],
     default_config={
         "model": DEFAULT_MODEL,
         "tasks": None,
@@ -153,6 +153,7 @@ class JMT(TrainablePipe):
         self.cfg: Dict[str, Any] = {
             "tasks": {key: dict(value) for key, value in tasks.items()},
             "labels": {key: [] for key in tasks},
+            "states": {},
             "width_in": None,
             "overwrite": overwrite,
             "max_sentence_length": max_sentence_length,
@@ -233,7 +234,7 @@ class JMT(TrainablePipe):
         if not outputs:
             return
         for task in self.tasks:
-            task.set_annotations(docs, outputs[task.name], self.cfg["overwrite"])
+            task.set_annotations(docs, outputs, self.cfg["overwrite"])
 
     def _segmenter(self, docs: List[Doc], lengths: List[int]) -> Callable:
         """Give the model a function that finds the sentences of a batch once the level-0
@@ -302,7 +303,7 @@ class JMT(TrainablePipe):
         }  # fmt: skip
         total = None
         for task in self.tasks:
-            loss = task.loss(examples, leaves[task.name])
+            loss = task.loss(examples, leaves)
             if loss is None:
                 continue
             key = f"{self.name}:{task.name}"
@@ -371,11 +372,13 @@ class JMT(TrainablePipe):
         sample = list(islice(get_examples(), 1000))
         labels = labels or {}
         found: Dict[str, set] = {t.name: set(t.labels) for t in self.tasks if t.name not in labels}
-        if found:
-            for eg in get_examples():  # one pass over the data for all tasks
-                for task in self.tasks:
-                    if task.name in found:
-                        found[task.name].update(task.gold_labels(eg))
+        for task in self.tasks:
+            task.state.clear()
+        for eg in get_examples():  # one pass over the data for all tasks
+            for task in self.tasks:
+                if task.name in found:
+                    found[task.name].update(task.gold_labels(eg))
+                task.observe(eg)
         for task in self.tasks:
             task.labels = sorted(
                 set(labels[task.name]) if task.name in labels else found[task.name]
@@ -385,6 +388,7 @@ class JMT(TrainablePipe):
                     Errors.E143.format(name=self.name) + f" (task '{task.name}' found no labels)"
                 )
             self.cfg["labels"][task.name] = task.labels
+        self.cfg["states"] = {task.name: task.state for task in self.tasks}
         docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
@@ -402,7 +406,7 @@ class JMT(TrainablePipe):
 
     def _install_noun_chunks(self) -> None:
         """Make `doc.noun_chunks` yield the NP chunks of the (first) chunking task."""
-        from .tasks.chunking import ChunkingTask, ChunkNounChunks
+        from .tasks.spans import ChunkingTask, ChunkNounChunks
 
         for task in self.tasks:
             if isinstance(task, ChunkingTask) and task.cfg["noun_chunk_label"]:
@@ -420,7 +424,7 @@ class JMT(TrainablePipe):
         from .tasks import build_tasks
 
         self.cfg.update(cfg)
-        self.tasks = build_tasks(self.cfg["tasks"], self.cfg["labels"])
+        self.tasks = build_tasks(self.cfg["tasks"], self.cfg["labels"], self.cfg.get("states"))
         if self.cfg["width_in"] is not None:
             self._build_network()
 

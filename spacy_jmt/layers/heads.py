@@ -124,3 +124,116 @@ class BiaffineHead(nn.Module):
             "lab_root": torch.cat([self.lab_head(self.root), self.root.new_ones(1)]),
             "lab_W": self.lab_W,
         }
+
+
+class RelationHead(nn.Module):
+    """Relation scorer over pairs of argument spans (SpERT-style pooling, Crone 2020's label
+    embeddings, a biaffine scorer).
+
+    In the forward pass the head only computes its token features: its own BiLSTM layers
+    over the level it reads, concatenated with the label embeddings of the span task (the
+    soft entity types of every token). The candidate pairs are only known once the spans
+    are (gold spans in training, decoded ones at inference), so the relation task calls
+    `score_pairs` on the features afterwards.
+
+    A span is the max-pool of its tokens' features plus an embedding of its type; a pair
+    is scored from the projected head and tail spans with one bilinear form per label, plus
+    a linear score of the max-pooled tokens between them (their context). The logits are
+    independent per label (sigmoid): a pair may hold several relations.
+
+    width_in (int): Width of the level it reads (plus the span task's label embedding).
+    n_labels (int): Number of relation labels.
+    n_types (int): Number of span types (index 0 is reserved for "unknown").
+    depth (int): Own BiLSTM layers.
+    width (int): Width of the own BiLSTM layers.
+    pair_width (int): Width of the head and tail projections.
+    type_width (int): Width of the span type embeddings.
+    dropout (float): Dropout rate.
+    """
+
+    def __init__(
+        self,
+        width_in: int,
+        n_labels: int,
+        n_types: int,
+        depth: int,
+        width: int,
+        pair_width: int,
+        type_width: int,
+        dropout: float,
+    ):
+        super().__init__()
+        self.own = BiLSTM(width_in, width, depth, dropout) if depth else None
+        width_f = width if depth else width_in
+        self.type_embed = nn.Embedding(n_types + 1, type_width)
+        self.head = MLP(width_f + type_width, pair_width, dropout)
+        self.tail = MLP(width_f + type_width, pair_width, dropout)
+        self.W = nn.Parameter(torch.zeros(n_labels, pair_width + 1, pair_width + 1))
+        self.context = nn.Linear(width_f, n_labels)
+
+    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, torch.Tensor]:
+        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: {"features": (n_rows, width)}."""
+        if self.own is not None:
+            H = self.own(H, packing)
+        return {"features": H}
+
+    def score_pairs(
+        self,
+        features: torch.Tensor,
+        spans: torch.Tensor,
+        types: torch.Tensor,
+        pairs: torch.Tensor,
+        training: bool = False,
+    ) -> torch.Tensor:
+        """Score candidate pairs of spans.
+
+        features (Tensor): (batch, T, width) token features in doc layout.
+        spans (Tensor): (n_spans, 3) long: doc index, start, end of each argument span.
+        types (Tensor): (n_spans,) long: type index + 1 of each span (0: unknown).
+        pairs (Tensor): (n_pairs, 2) long: head and tail span indices.
+        training (bool): Whether dropout is on (the mode of the forward pass it follows).
+        RETURNS (Tensor): (n_pairs, n_labels) logits.
+        """
+        was_training = self.training
+        self.train(training)
+        try:
+            return self._score_pairs(features, spans, types, pairs)
+        finally:
+            self.train(was_training)
+
+    def _score_pairs(
+        self, features: torch.Tensor, spans: torch.Tensor, types: torch.Tensor, pairs: torch.Tensor
+    ) -> torch.Tensor:
+        head, tail = spans[pairs[:, 0]], spans[pairs[:, 1]]
+        # The context of a pair: the tokens between the two spans (may be none).
+        context = torch.stack(
+            [head[:, 0], torch.minimum(head[:, 2], tail[:, 2]),
+             torch.maximum(head[:, 1], tail[:, 1])], dim=1,
+        )  # fmt: skip
+        pooled = max_pool_spans(features, spans)
+        reps = torch.cat([pooled, self.type_embed(types)], dim=-1)
+        ones = reps.new_ones(len(pairs), 1)
+        h = torch.cat([self.head(reps)[pairs[:, 0]], ones], -1)
+        t = torch.cat([self.tail(reps)[pairs[:, 1]], ones], -1)
+        bilinear = torch.einsum("nd,ldk,nk->nl", h, self.W, t)
+        return bilinear + self.context(max_pool_spans(features, context))
+
+
+def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+    """Max-pool token features over spans; an empty span pools to zeros.
+
+    features (Tensor): (batch, T, width).
+    spans (Tensor): (n, 3) long: doc index, start, end.
+    RETURNS (Tensor): (n, width).
+    """
+    n, width = len(spans), features.shape[-1]
+    if n == 0:
+        return features.new_zeros(0, width)
+    lengths = (spans[:, 2] - spans[:, 1]).clamp(min=0)
+    longest = max(int(lengths.max()), 1)
+    offsets = torch.arange(longest)
+    positions = (spans[:, 1:2] + offsets).clamp(max=features.shape[1] - 1)
+    values = features[spans[:, 0:1], positions]  # (n, longest, width)
+    inside = (offsets[None, :] < lengths[:, None])[:, :, None]
+    pooled = values.masked_fill(~inside, float("-inf")).max(dim=1).values
+    return torch.where(lengths[:, None] > 0, pooled, torch.zeros_like(pooled))

@@ -5,18 +5,22 @@ whole doc. Their output bounds everything above: levels 1..K run per sentence, s
 the stack is linear in the doc length and training batches have short sequences. Level k is
 a BiLSTM whose input is the word representations (shortcut connection), the hidden states of
 level k - 1, and the label embeddings of every task at a level below k. Each task reads the
-level it sits at through its own head. Outputs come back in doc layout (batch, time, ...),
-except the parser's arc scores, which are per sentence.
+level it sits at through its own head (a relation head also reads the label embeddings of
+its span task). Outputs come back in doc layout (batch, time, ...), except the parser's arc
+scores, which are per sentence; tasks above level 0 also get the "segments" (sentences).
 """
 
+from functools import partial
 from typing import Any, Callable, Dict, List
 
 import torch
 from torch import nn
 
 from .encoder import BiLSTM, Packing, Segment, pad_flat
-from .heads import BiaffineHead, TaggerHead
+from .heads import BiaffineHead, RelationHead, TaggerHead
 
+# The kinds whose heads give label embeddings to the levels above.
+EMBEDDED = ("tagging", "spans", "chunking")
 # Called with the outputs of the level-0 tasks; returns the sentences of the batch.
 GetSegments = Callable[[Dict[str, Dict[str, Any]]], List[Segment]]
 
@@ -27,7 +31,8 @@ class JMTNetwork(nn.Module):
     width_in (int): Width of the word representations (the tok2vec output).
     width (int): Width of each level (both directions).
     tasks (List[Dict[str, Any]]): One dict per task: "name", "kind", "level" (0 = on the word
-        representations), "depth", "n_labels" (and "arc_width", "label_width" for parsing).
+        representations), "depth", "n_labels" (and "arc_width", "label_width" for parsing;
+        "spans_task", "n_types" for relations, whose span task comes first).
     label_width (int): Width of the label embeddings (0 disables them).
     shortcut (bool): Whether levels above the first also read the word representations.
     dropout (float): Dropout rate.
@@ -49,7 +54,7 @@ class JMTNetwork(nn.Module):
         self.in_dropout = nn.Dropout(dropout)
         levels = []
         for k in range(1, self.n_levels + 1):
-            n_below = sum(1 for t in tasks if t["level"] < k and t["kind"] != "parsing")
+            n_below = sum(1 for t in tasks if t["level"] < k and t["kind"] in EMBEDDED)
             width_k = (width_in if k == 1 or shortcut else 0) + (width if k > 1 else 0)
             levels.append(BiLSTM(width_k + n_below * label_width, width, 1, dropout))
         self.levels = nn.ModuleList(levels)
@@ -60,6 +65,11 @@ class JMTNetwork(nn.Module):
                 heads[t["name"]] = BiaffineHead(
                     width_t, t["n_labels"], t["depth"], width, t["arc_width"], t["label_width"],
                     dropout,
+                )  # fmt: skip
+            elif t["kind"] == "relation":
+                heads[t["name"]] = RelationHead(
+                    width_t + label_width, t["n_labels"], t["n_types"], t["depth"], width,
+                    t["arc_width"], t["label_width"], dropout,
                 )  # fmt: skip
             else:
                 heads[t["name"]] = TaggerHead(
@@ -81,24 +91,23 @@ class JMTNetwork(nn.Module):
         outputs: Dict[str, Dict[str, Any]] = {}
         docs = Packing([(b, 0, n) for b, n in enumerate(lengths) if n], T)
         level0 = [t for t in self.tasks if t["level"] == 0]
-        label_embs = self._run_heads(level0, docs.pack(words), docs, outputs, B, T)
-        label_embs = [docs.unpack(e, B, T) for e in label_embs]
+        label_embs: Dict[str, torch.Tensor] = {}
+        self._run_heads(level0, docs.pack(words), docs, outputs, label_embs, B, T)
         segments = get_segments(outputs)
         if not segments:
             return outputs
         sents = Packing(segments, T)
         words = sents.pack(words)
-        label_embs = [sents.pack(e) for e in label_embs]
+        label_embs = {n: sents.pack(docs.unpack(e, B, T)) for n, e in label_embs.items()}
         H = None
         for k, level in enumerate(self.levels, start=1):
             parts = [words] if H is None or self.shortcut else []
-            parts += ([H] if H is not None else []) + label_embs
+            parts += ([H] if H is not None else []) + list(label_embs.values())
             H = level(torch.cat(parts, dim=-1), sents)
             tasks = [t for t in self.tasks if t["level"] == k]
-            label_embs += self._run_heads(tasks, H, sents, outputs, B, T)
+            self._run_heads(tasks, H, sents, outputs, label_embs, B, T)
             for t in tasks:
-                if t["kind"] == "parsing":
-                    outputs[t["name"]]["segments"] = segments
+                outputs[t["name"]]["segments"] = segments
         return outputs
 
     def _run_heads(
@@ -107,20 +116,25 @@ class JMTNetwork(nn.Module):
         H: torch.Tensor,
         packing: Packing,
         outputs: Dict[str, Dict[str, Any]],
+        label_embs: Dict[str, torch.Tensor],
         B: int,
         T: int,
-    ) -> List[torch.Tensor]:
-        """Run the heads of these tasks on packed rows H; store their outputs in doc layout.
-        RETURNS (List[Tensor]): The new label embeddings, as packed rows."""
-        embs = []
+    ) -> None:
+        """Run the heads of these tasks on packed rows H; store their outputs in doc layout
+        and add their label embeddings (packed rows) to label_embs."""
         for t in tasks:
-            out, emb = self.heads[t["name"]](H, packing), None
-            if isinstance(out, tuple):
-                out, emb = out
-            for key in ("logits", "lab_dep", "lab_head"):
+            head = self.heads[t["name"]]
+            if t["kind"] == "relation":
+                emb = label_embs.get(t["spans_task"])
+                out = head(H if emb is None else torch.cat([H, emb], -1), packing)
+                out["score_pairs"] = partial(head.score_pairs, training=self.training)
+            else:
+                out, emb = self.heads[t["name"]](H, packing), None
+                if isinstance(out, tuple):
+                    out, emb = out
+                if emb is not None:
+                    label_embs[t["name"]] = emb
+            for key in ("logits", "lab_dep", "lab_head", "features"):
                 if key in out:
                     out[key] = packing.unpack(out[key], B, T)
             outputs[t["name"]] = out
-            if emb is not None:
-                embs.append(emb)
-        return embs

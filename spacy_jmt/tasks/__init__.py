@@ -4,20 +4,27 @@ writes to the Doc, and its scores. The component only orchestrates them."""
 from typing import Any, Dict, List, Optional, Type
 
 from .base import Task
-from .chunking import ChunkingTask
 from .parsing import ParsingTask
+from .relation import RelationTask
+from .spans import ChunkingTask, SpanTask
 from .tagging import TaggingTask
 
-KINDS: Dict[str, Type[Task]] = {cls.kind: cls for cls in (TaggingTask, ChunkingTask, ParsingTask)}
+KINDS: Dict[str, Type[Task]] = {
+    cls.kind: cls for cls in (TaggingTask, SpanTask, ChunkingTask, ParsingTask, RelationTask)
+}
 
 
 def build_tasks(
-    cfg: Dict[str, Dict[str, Any]], labels: Optional[Dict[str, List[str]]] = None
+    cfg: Dict[str, Dict[str, Any]],
+    labels: Optional[Dict[str, List[str]]] = None,
+    states: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> List[Task]:
-    """Create the tasks declared in the config, ordered by level (then config order).
+    """Create the tasks declared in the config, ordered by level (then config order, with
+    relation tasks after the span tasks of their level), and link them.
 
     cfg (Dict[str, Dict[str, Any]]): Per task name, its settings ("kind" is required).
     labels (Optional[Dict[str, List[str]]]): Known labels per task.
+    states (Optional[Dict[str, Dict[str, Any]]]): Known state per task (see `Task.state`).
     RETURNS (List[Task]): The tasks.
     """
     tasks = []
@@ -27,15 +34,30 @@ def build_tasks(
             raise ValueError(
                 f"Task '{name}' has unknown kind {kind!r}; known kinds: {sorted(KINDS)}"
             )
-        tasks.append(KINDS[kind](name, dict(settings), (labels or {}).get(name)))
-    tasks.sort(key=lambda t: t.level)
+        task = KINDS[kind](name, dict(settings), (labels or {}).get(name))
+        task.state.update((states or {}).get(name, {}))
+        tasks.append(task)
+    tasks.sort(key=lambda t: (t.level, isinstance(t, RelationTask)))
     for t in tasks:
         if t.cfg.get("attr") == "SENT_START" and t.level != 0:
             raise ValueError(
                 f"Task '{t.name}' predicts sentence starts, so it must sit at level 0: the "
                 "sentences it finds bound every level above it"
             )
+        t.link({task.name: task for task in tasks})
+    owners = [t.name for t in tasks if t.cfg.get("doc_ents")]
+    if len(owners) > 1:
+        raise ValueError(f"Only one task may write doc.ents (doc_ents = true): {owners}")
     return tasks
 
 
-__all__ = ["Task", "TaggingTask", "ChunkingTask", "ParsingTask", "KINDS", "build_tasks"]
+__all__ = [
+    "Task",
+    "TaggingTask",
+    "SpanTask",
+    "ChunkingTask",
+    "ParsingTask",
+    "RelationTask",
+    "KINDS",
+    "build_tasks",
+]

@@ -37,6 +37,15 @@ class Task:
         if not isinstance(self.cfg["level"], int) or self.cfg["level"] < self.min_level:
             raise ValueError(f"Task '{name}': level must be an integer >= {self.min_level}")
         self.labels: List[str] = list(labels or [])
+        # What the task learns from the data besides its labels (JSON-serializable; saved
+        # with the component), e.g. the relation task's argument-type constraints.
+        self.state: Dict[str, Any] = {}
+
+    def link(self, tasks: Dict[str, "Task"]) -> None:
+        """Resolve the other tasks this one reads (by name), once all tasks exist.
+
+        tasks (Dict[str, Task]): Every task of the component, by name.
+        """
 
     @property
     def level(self) -> int:
@@ -65,18 +74,26 @@ class Task:
         """RETURNS (Iterable[str]): The labels this example's reference annotates."""
         raise NotImplementedError
 
-    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[Any]:
+    def observe(self, example: Example) -> None:
+        """Learn `state` from one training example (called during `initialize`, after the
+        labels are known)."""
+
+    def loss(self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]) -> Optional[Any]:
         """The task's mean loss over the annotated items of the batch, or None if the batch
         annotates nothing for this task (missing annotation gives no loss).
 
         examples (List[Example]): The batch.
-        output (Dict[str, Any]): The head's outputs for the batch (torch tensors).
+        outputs (Dict[str, Dict[str, Any]]): Every head's outputs for the batch (torch
+            tensors); this task's own are `outputs[self.name]`.
         RETURNS (Optional[torch.Tensor]): A scalar tensor.
         """
         raise NotImplementedError
 
-    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
-        """Decode the head's outputs and write them to the docs."""
+    def set_annotations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
+    ) -> None:
+        """Decode the head's outputs (`outputs[self.name]`) and write them to the docs. Tasks
+        run lowest level first, so a task may read what the tasks below it wrote."""
         raise NotImplementedError
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:

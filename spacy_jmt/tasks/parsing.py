@@ -42,7 +42,10 @@ class ParsingTask(Task):
         if the training data had no ROOT/root label: then labels are not constrained)."""
         return next((label for label in ("ROOT", "root") if label in self.labels), None)
 
-    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional[torch.Tensor]:
+        output = outputs[self.name]
         arc = output["arc"]
         golds = [self.gold(eg) for eg in examples]
         index = {lab: i for i, lab in enumerate(self.labels)}
@@ -67,7 +70,10 @@ class ParsingTask(Task):
             loss = loss + torch.nn.functional.cross_entropy(scores, labels)
         return loss
 
-    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
+    def set_annotations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
+    ) -> None:
+        output = outputs[self.name]
         if not self.labels or not output["segments"]:
             return
         arc = torch.log_softmax(output["arc"], dim=-1).numpy()

@@ -83,13 +83,17 @@ class TaggingTask(Task):
             return SENT_LABELS.values() if example.reference.has_annotation("SENT_START") else ()
         return (v for v in self.gold(example) if v not in MISSING)
 
-    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
-        logits = output["logits"]
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional[torch.Tensor]:
+        logits = outputs[self.name]["logits"]
         targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
         return token_cross_entropy(logits, targets)
 
-    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
-        best = output["logits"].argmax(-1).numpy()
+    def set_annotations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
+    ) -> None:
+        best = outputs[self.name]["logits"].argmax(-1).numpy()
         if self.attr.startswith("_."):
             ext = self.attr[2:]
             for b, doc in enumerate(docs):

@@ -1,7 +1,10 @@
-"""Phrase chunking: IOB2 tagging decoded to valid chunks -> `doc.spans[<name>]`.
+"""Span tasks (entities, mentions, phrase chunks): IOB2 tagging decoded with a constrained
+Viterbi search to valid, non-overlapping, labelled spans -> `doc.spans[<key>]`, each span
+with a confidence (`doc.spans[<key>].attrs["scores"]`). One span task may also own
+`doc.ents`.
 
-The NP chunks are also what `doc.noun_chunks` yields (see `ChunkNounChunks`), with or without
-a dependency parser in the pipeline.
+Chunking is a span task whose NP chunks are also what `doc.noun_chunks` yields (see
+`ChunkNounChunks`), with or without a dependency parser in the pipeline.
 """
 
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
@@ -28,16 +31,19 @@ def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
     return tags
 
 
-class ChunkingTask(Task):
-    """Labelled, non-overlapping phrases, read from and written to `doc.spans[spans_key]`.
+class SpanTask(Task):
+    """Labelled, non-overlapping spans, read from and written to `doc.spans[spans_key]`.
 
     spans_key (str): The span group to read gold from and write to; defaults to the task name.
-    noun_chunk_label (str): The chunk label that `doc.noun_chunks` yields ("" for none).
-    The labels are the chunk types; the network predicts their IOB2 tags.
+        Gold spans that overlap are learned longest first (the others cannot be IOB2 tags)
+        but are all kept for scoring.
+    doc_ents (bool): Also write the spans to `doc.ents` (one task per component at most).
+    noun_chunk_label (str): The label that `doc.noun_chunks` yields ("" for none).
+    The labels are the span types; the network predicts their IOB2 tags.
     """
 
-    kind = "chunking"
-    settings = {"spans_key": None, "noun_chunk_label": "NP"}
+    kind = "spans"
+    settings: Dict[str, Any] = {"spans_key": None, "doc_ents": False, "noun_chunk_label": ""}
 
     @property
     def key(self) -> str:
@@ -62,8 +68,10 @@ class ChunkingTask(Task):
         if self.key in example.reference.spans:
             yield from (span.label_ for span in example.reference.spans[self.key])
 
-    def loss(self, examples: List[Example], output: Dict[str, Any]) -> Optional[torch.Tensor]:
-        logits = output["logits"]
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional[torch.Tensor]:
+        logits = outputs[self.name]["logits"]
         targets = token_targets([self.gold(eg) for eg in examples], self.tags, logits.shape[1])
         return token_cross_entropy(logits, targets)
 
@@ -84,17 +92,20 @@ class ChunkingTask(Task):
             )
         return result
 
-    def set_annotations(self, docs: List[Doc], output: Dict[str, Any], overwrite: bool) -> None:
-        for doc, spans in zip(docs, self.predict_spans(output, [len(d) for d in docs])):
-            if len(doc) == 0 or (self.key in doc.spans and not overwrite):
+    def set_annotations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
+    ) -> None:
+        predicted = self.predict_spans(outputs[self.name], [len(d) for d in docs])
+        for doc, spans in zip(docs, predicted):
+            if len(doc) == 0:
                 continue
-            group = SpanGroup(
-                doc,
-                name=self.key,
-                spans=[Span(doc, s, e, label=label) for s, e, label, _ in spans],
-                attrs={"scores": [score for *_, score in spans]},
-            )
-            doc.spans[self.key] = group
+            ents = [Span(doc, s, e, label=label) for s, e, label, _ in spans]
+            if overwrite or self.key not in doc.spans:
+                doc.spans[self.key] = SpanGroup(
+                    doc, name=self.key, spans=ents, attrs={"scores": [s for *_, s in spans]}
+                )
+            if self.cfg["doc_ents"] and (overwrite or not doc.has_annotation("ENT_IOB")):
+                doc.set_ents(ents, default="outside")
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         examples = list(examples)
@@ -113,6 +124,14 @@ class ChunkingTask(Task):
             )
             scores.update({k: v for k, v in np_scores.items() if not k.endswith("per_type")})
         return scores
+
+
+class ChunkingTask(SpanTask):
+    """Phrase chunking (JMT's second task): a span task whose NP chunks `doc.noun_chunks`
+    yields."""
+
+    kind = "chunking"
+    settings = {**SpanTask.settings, "noun_chunk_label": "NP"}
 
 
 class ChunkNounChunks:
