@@ -1,0 +1,237 @@
+"""The span (entities) and relation task kinds inside the `jmt` component."""
+
+import copy
+import pickle
+from typing import Any, Dict, List, Tuple
+
+import pytest
+import spacy
+from spacy.language import Language
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.util import fix_random_seed
+from thinc.api import Adam
+
+from spacy_jmt.relations import Relation, has_relations
+from spacy_jmt.tasks.relation import score_relations
+
+from tiny_data import TINY_MODEL
+
+# (text, entities (start, end, label), relations (head entity, tail entity, label)).
+DATA: List[Tuple[str, List[Tuple[int, int, str]], List[Tuple[int, int, str]]]] = [
+    ("Anna Smith works for Acme Corp in Paris .",
+     [(0, 2, "PER"), (4, 6, "ORG"), (7, 8, "LOC")], [(0, 1, "Work_For"), (1, 2, "Based_In")]),
+    ("Bob lives in Rome .", [(0, 1, "PER"), (3, 4, "LOC")], [(0, 1, "Live_In")]),
+    ("Acme Corp hired Carl Jones .", [(0, 2, "ORG"), (3, 5, "PER")], [(1, 0, "Work_For")]),
+    ("Dana met Bob in Rome .",
+     [(0, 1, "PER"), (2, 3, "PER"), (4, 5, "LOC")], [(0, 2, "Live_In"), (1, 2, "Live_In")]),
+]  # fmt: skip
+
+TASKS = {
+    "ents": {"kind": "spans", "level": 1, "doc_ents": True},
+    "rel": {"kind": "relation", "level": 2, "spans_task": "ents"},
+}
+CONFIG = {"tasks": TASKS, "model": TINY_MODEL}
+
+
+def reference(vocab, text: str, ents, rels) -> Doc:
+    doc = Doc(vocab, words=text.split())
+    spans = [Span(doc, s, e, label=label) for s, e, label in ents]
+    doc.spans["ents"] = spans
+    doc.ents = spans
+    doc._.relations = [Relation(spans[h], spans[t], label) for h, t, label in rels]
+    return doc
+
+
+def examples_of(nlp: Language) -> List[Example]:
+    refs = [reference(nlp.vocab, *item) for item in DATA]
+    return [Example(Doc(nlp.vocab, words=[t.text for t in ref]), ref) for ref in refs]
+
+
+def blank(config: Dict[str, Any] = CONFIG) -> Language:
+    nlp = spacy.blank("en")
+    nlp.add_pipe("jmt", config=copy.deepcopy(config))
+    return nlp
+
+
+def relations_of(doc: Doc) -> List[Tuple[str, str, str]]:
+    return sorted((r.head.text, r.label, r.tail.text) for r in doc._.relations)
+
+
+def gold_relations(item) -> List[Tuple[str, str, str]]:
+    text, ents, rels = item
+    words = text.split()
+    names = [" ".join(words[s:e]) for s, e, _ in ents]
+    return sorted((names[h], label, names[t]) for h, t, label in rels)
+
+
+@pytest.fixture(scope="module")
+def trained() -> Language:
+    fix_random_seed(0)
+    nlp = blank()
+    nlp.initialize(lambda: examples_of(nlp))
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples_of(nlp), sgd=optimizer)
+    return nlp
+
+
+def annotate(nlp: Language, text: str) -> Doc:
+    return nlp(Doc(nlp.vocab, words=text.split()))
+
+
+def test_overfits_entities_and_relations(trained):
+    for item in DATA:
+        doc = annotate(trained, item[0])
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == item[1]
+        assert list(doc.spans["ents"]) == list(doc.ents)
+        assert relations_of(doc) == gold_relations(item)
+        for rel in doc._.relations:
+            assert 0.5 <= rel.score <= 1.0
+
+
+def test_span_scores_and_no_overlap(trained):
+    doc = annotate(trained, "Carl Jones lives in Paris and works for Acme Corp .")
+    group = doc.spans["ents"]
+    assert len(group.attrs["scores"]) == len(group)
+    assert all(0.0 <= s <= 1.0 for s in group.attrs["scores"])
+    covered = [i for span in group for i in range(span.start, span.end)]
+    assert len(covered) == len(set(covered))
+
+
+def test_constraints_learned_and_honoured(trained):
+    jmt = trained.get_pipe("jmt")
+    allowed = {tuple(t) for t in jmt.cfg["states"]["rel"]["allowed"]}
+    assert allowed == {("PER", "Work_For", "ORG"), ("ORG", "Based_In", "LOC"),
+                       ("PER", "Live_In", "LOC")}  # fmt: skip
+    task = jmt._task("rel")
+    task.cfg["threshold"] = 0.0  # every label of every pair passes the threshold ...
+    try:
+        doc = annotate(trained, DATA[0][0])
+        triples = {(r.head.label_, r.label, r.tail.label_) for r in doc._.relations}
+        assert triples and triples <= allowed  # ... but only allowed argument types come out
+        task.cfg["constrain_types"] = False
+        doc = annotate(trained, DATA[0][0])
+        assert len(doc._.relations) == 3 * 2 * len(task.labels)  # all ordered pairs, labels
+    finally:
+        task.cfg.update(threshold=0.5, constrain_types=True)
+
+
+def test_no_entities_gives_empty_relations(trained):
+    doc = annotate(trained, ". . .")
+    assert len(doc.ents) == 0
+    assert has_relations(doc) and doc._.relations == []
+
+
+def test_relations_only_within_a_sentence(trained):
+    doc = Doc(trained.vocab, words="Bob lives . in Rome .".split())
+    doc[3].is_sent_start = True
+    for token in doc[1:3]:
+        token.is_sent_start = False
+    doc[5].is_sent_start = False
+    doc = trained(doc)
+    for rel in doc._.relations:
+        assert rel.head.sent == rel.tail.sent
+
+
+def test_overwrite_false_keeps_existing_relations(trained):
+    doc = Doc(trained.vocab, words=DATA[1][0].split())
+    doc._.relations = []
+    assert trained(doc)._.relations == []
+
+
+@pytest.mark.parametrize("store_user_data", [True, False])
+def test_predicted_relations_survive_docbin(trained, store_user_data):
+    doc = annotate(trained, DATA[0][0])
+    expected = [r.to_dict() for r in doc._.relations]
+    assert expected
+    restored = list(
+        DocBin(docs=[doc], store_user_data=store_user_data).get_docs(trained.vocab)
+    )[0]
+    assert [r.to_dict() for r in restored._.relations] == expected
+
+
+def test_predicted_relations_survive_json_and_pickle(trained):
+    doc = annotate(trained, DATA[0][0])
+    expected = [r.to_dict() for r in doc._.relations]
+    data = doc.to_json(underscore=["relations_json"])
+    assert [r.to_dict() for r in Doc(trained.vocab).from_json(data)._.relations] == expected
+    assert [r.to_dict() for r in pickle.loads(pickle.dumps(doc))._.relations] == expected
+
+
+def test_pipe_n_process(trained):
+    texts = [item[0] for item in DATA]
+    single = [[r.to_dict() for r in doc._.relations] for doc in trained.pipe(texts)]
+    multi = [[r.to_dict() for r in d._.relations] for d in trained.pipe(texts, n_process=2)]
+    assert multi == single
+    assert any(single)
+
+
+def test_round_trip_disk_and_bytes(trained, tmp_path):
+    trained.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp")
+    from_bytes = blank().from_bytes(trained.to_bytes())
+    for item in DATA:
+        expected = relations_of(annotate(trained, item[0]))
+        assert relations_of(annotate(loaded, item[0])) == expected
+        assert relations_of(annotate(from_bytes, item[0])) == expected
+    assert loaded.get_pipe("jmt").cfg["states"] == trained.get_pipe("jmt").cfg["states"]
+
+
+def test_scores(trained):
+    scores = trained.evaluate(examples_of(trained))
+    assert scores["ents_f"] == 1.0
+    assert scores["rel_micro_f"] == 1.0 and scores["rel_macro_f"] == 1.0
+    assert scores["rel_boundaries_micro_f"] == 1.0
+    assert set(scores["rel_per_type"]) == {"Work_For", "Based_In", "Live_In"}
+
+
+def test_score_strict_versus_boundaries():
+    nlp = spacy.blank("en")
+    ref = reference(nlp.vocab, *DATA[1])
+    pred = Doc(nlp.vocab, words=DATA[1][0].split())
+    per, loc = Span(pred, 0, 1, label="ORG"), Span(pred, 3, 4, label="LOC")  # wrong type
+    pred._.relations = [Relation(per, loc, "Live_In", 0.9), Relation(loc, per, "Live_In", 0.8)]
+    scores = score_relations([Example(pred, ref)], "rel")
+    assert scores["rel_micro_f"] == 0.0
+    assert scores["rel_boundaries_micro_p"] == 0.5
+    assert scores["rel_boundaries_micro_r"] == 1.0
+    assert score_relations([], "rel")["rel_micro_f"] is None
+
+
+def test_docs_without_relation_annotation_give_no_relation_loss():
+    nlp = blank()
+    nlp.initialize(lambda: examples_of(nlp))
+    refs = [Doc(nlp.vocab, words=item[0].split()) for item in DATA]
+    for ref, item in zip(refs, DATA):
+        ref.spans["ents"] = [Span(ref, s, e, label=label) for s, e, label in item[1]]
+    losses = nlp.update([Example(Doc(nlp.vocab, words=[t.text for t in r]), r) for r in refs])
+    assert "jmt:ents" in losses and "jmt:rel" not in losses
+
+
+@pytest.mark.parametrize(
+    "tasks, match",
+    [
+        ({"rel": {"kind": "relation"}}, "set spans_task"),
+        ({"rel": {"kind": "relation", "spans_task": "nope"}}, "not a span task"),
+        ({"ents": {"kind": "spans", "level": 2},
+          "rel": {"kind": "relation", "spans_task": "ents"}}, "must not sit below"),
+        ({"a": {"kind": "spans", "doc_ents": True},
+          "b": {"kind": "spans", "doc_ents": True}}, "Only one task may write doc.ents"),
+    ],
+)  # fmt: skip
+def test_config_errors(tasks, match):
+    with pytest.raises(ValueError, match=match):
+        blank({"tasks": tasks, "model": TINY_MODEL})
+
+
+def test_same_level_relation_task_runs_after_its_span_task():
+    config = {"tasks": {"rel": {"kind": "relation", "spans_task": "ents", "level": 1},
+                        "ents": {"kind": "spans", "level": 1, "depth": 1}},
+              "model": TINY_MODEL}  # fmt: skip
+    nlp = blank(config)
+    assert [t.name for t in nlp.get_pipe("jmt").tasks] == ["ents", "rel"]
+    nlp.initialize(lambda: examples_of(nlp))
+    losses = nlp.update(examples_of(nlp))
+    assert losses["jmt:rel"] > 0
+    assert has_relations(nlp(DATA[0][0]))
