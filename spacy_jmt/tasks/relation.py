@@ -108,7 +108,9 @@ class RelationTask(Task):
 
         def align(span: Span) -> Optional[Tuple[int, int, int]]:
             aligned = pred.char_span(span.start_char, span.end_char)
-            return None if aligned is None else (aligned.start, aligned.end, self._type(span.label_))
+            if aligned is None:
+                return None
+            return aligned.start, aligned.end, self._type(span.label_)
 
         spans = [align(s) for s in ref.spans.get(self.spans.key, [])]
         relations: Dict[Tuple[int, int, int, int], Set[str]] = defaultdict(set)
