@@ -80,6 +80,23 @@ def convert_cli(
         ),
     ] = 10,
     lang: Annotated[str, typer.Option("--lang", "-l", help="Language code of the vocab.")] = "en",
+    uner: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--uner",
+            help="With --format conllu: a Universal NER IOB2 file whose entities are merged "
+            "into the UD sentences by sent_id (doc.ents and doc.spans['ents']; entities are "
+            "projected through the characters where the tokenizations differ, with a warning).",
+        ),
+    ] = None,
+    spans_key: Annotated[
+        str,
+        typer.Option(
+            "--spans-key",
+            help="The span group for all gold entities (uner, spert, conllu with --uner), so "
+            "that corpora with different entity types can feed different span tasks.",
+        ),
+    ] = "ents",
     dev_fraction: Annotated[
         float,
         typer.Option(
@@ -101,7 +118,11 @@ def convert_cli(
         _fail(f"input file not found: {input_path}")
     outputs = [output_path] if dev_output is None else [output_path, dev_output]
     try:  # ValueError includes DataFormatError; ImportError: unknown --lang
-        docs = read_docs(input_path, fmt.value, n_sents=n_sents, lang=lang)
+        if uner is not None and not uner.is_file():
+            _fail(f"Universal NER file not found: {uner}")
+        docs = read_docs(
+            input_path, fmt.value, n_sents=n_sents, lang=lang, uner_path=uner, spans_key=spans_key
+        )
         for path, part in zip(outputs, split_dev(docs, dev_fraction)):
             write_docbin(part, path)
             n_sentences = sum(1 for doc in part for _ in doc.sents)

@@ -18,7 +18,7 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .model import attach_network, get_torch_network
 
@@ -277,7 +277,8 @@ class JMT(TrainablePipe):
         examples that annotate it, weighted and summed, then one backward pass.
 
         examples (Iterable[Example]): A batch of examples.
-        drop (float): The dropout rate (the network's own dropout is set in the model config).
+        drop (float): The dropout rate of the tok2vec layers (`[training] dropout`); the
+            torch network's own dropout is set in the model config.
         sgd (Optional[Optimizer]): The optimizer.
         losses (Optional[Dict[str, float]]): Accumulates the total loss under the component
             name and each task's under "<component>:<task>".
@@ -295,6 +296,7 @@ class JMT(TrainablePipe):
             return losses
         for eg in examples:
             copy_gold_sentences(eg)
+        set_dropout_rate(self.model, drop)
         outputs, backprop = self.model.begin_update([eg.predicted for eg in examples])
         leaves = {
             name: {k: v.detach().requires_grad_() if torch.is_tensor(v) else v

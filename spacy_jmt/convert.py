@@ -3,7 +3,7 @@ Docs and DocBin files. The readers live in `spacy_jmt.converters`; this module p
 format name and writes DocBins."""
 
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import spacy
 from spacy.tokens import Doc, DocBin
@@ -54,7 +54,14 @@ READERS: Dict[str, Callable[[Path, Vocab, int], List[Doc]]] = {
 }
 
 
-def read_docs(input_path: Path, fmt: str, n_sents: int = 10, lang: str = "en") -> List[Doc]:
+def read_docs(
+    input_path: Path,
+    fmt: str,
+    n_sents: int = 10,
+    lang: str = "en",
+    uner_path: Optional[Path] = None,
+    spans_key: str = ENTS_KEY,
+) -> List[Doc]:
     """Read a file in one of the supported formats into Docs.
 
     input_path (Path): The file to read.
@@ -62,11 +69,31 @@ def read_docs(input_path: Path, fmt: str, n_sents: int = 10, lang: str = "en") -
     n_sents (int): Sentences (for "spert": items) per Doc; ignored for "sick" (one pair
         per Doc).
     lang (str): The language code of the vocab.
+    uner_path (Optional[Path]): With "conllu": a Universal NER file whose entities are
+        merged into the UD sentences by sent_id (`merge_uner_into_conllu`, entities
+        projected through the characters where the tokenizations differ, with a warning).
+    spans_key (str): The span group that holds all gold entities ("uner", "spert", or
+        "conllu" with uner_path), so that corpora with different entity schemes can feed
+        different span tasks.
     RETURNS (List[Doc]): The Docs, in file order.
     """
     if fmt not in READERS:
         raise ValueError(f"Unknown format {fmt!r}; accepted formats: {', '.join(READERS)}")
-    return READERS[fmt](Path(input_path), spacy.blank(lang).vocab, n_sents)
+    vocab = spacy.blank(lang).vocab
+    if uner_path is not None:
+        if fmt != "conllu":
+            raise ValueError("a Universal NER file can only be merged into CoNLL-U (conllu)")
+        docs = merge_uner_into_conllu(
+            Path(input_path), Path(uner_path), vocab, n_sents, on_mismatch="project"
+        )
+    else:
+        docs = READERS[fmt](Path(input_path), vocab, n_sents)
+    if spans_key != ENTS_KEY:
+        for doc in docs:
+            if ENTS_KEY in doc.spans:
+                doc.spans[spans_key] = list(doc.spans[ENTS_KEY])
+                del doc.spans[ENTS_KEY]
+    return docs
 
 
 def split_dev(docs: List[Doc], dev_fraction: float) -> Tuple[List[Doc], List[Doc]]:

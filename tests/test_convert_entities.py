@@ -407,6 +407,19 @@ def test_read_docs_formats(tmp_path):
     assert len(read_docs(write_json(tmp_path, SPERT[:2]), "spert", n_sents=1)) == 2
 
 
+def test_read_docs_spans_key_and_uner_merge(tmp_path):
+    docs = read_docs(write_json(tmp_path, SPERT[:2]), "spert", n_sents=1, spans_key="c04")
+    assert all("c04" in doc.spans and "ents" not in doc.spans for doc in docs)
+    assert relations(docs[0])  # the relations keep their arguments
+    conllu, uner = write(tmp_path, CONLLU, "a.conllu"), write(tmp_path, UNER, "a.iob2")
+    with pytest.warns(DataWarning):
+        (doc,) = read_docs(conllu, "conllu", uner_path=uner)
+    assert span_ents(doc) == ents(doc) == [(7, 9, "LOC"), (11, 13, "ORG"), (13, 14, "PER")]
+    assert doc[5].dep_ == "advmod"
+    with pytest.raises(ValueError, match="only be merged into CoNLL-U"):
+        read_docs(uner, "uner", uner_path=uner)
+
+
 @pytest.mark.filterwarnings("ignore::spacy_jmt.convert.DataWarning")
 def test_cli_convert_spert_and_uner(tmp_path):
     args = [
