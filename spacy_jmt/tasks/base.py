@@ -75,8 +75,12 @@ class Task:
         raise NotImplementedError
 
     def observe(self, example: Example) -> None:
-        """Learn `state` from one training example (called during `initialize`, after the
-        labels are known)."""
+        """Learn `state` from one training example (called during `initialize`)."""
+
+    def data_warning(self) -> Optional[str]:
+        """RETURNS (Optional[str]): What the task found in the data it observed and cannot
+        learn (the component warns with it after `initialize`), or None."""
+        return None
 
     def loss(self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]) -> Optional[Any]:
         """The task's mean loss over the annotated items of the batch, or None if the batch

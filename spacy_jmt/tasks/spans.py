@@ -68,6 +68,27 @@ class SpanTask(Task):
         if self.key in example.reference.spans:
             yield from (span.label_ for span in example.reference.spans[self.key])
 
+    def observe(self, example: Example) -> None:
+        """Count the gold spans that IOB2 tags cannot hold (they overlap a longer or earlier
+        span): the task learns without them but is scored against them."""
+        if not self.state.get("n_spans"):
+            self.state.update(n_spans=0, n_overlapping=0)
+        spans = list(example.reference.spans.get(self.key, []))
+        kept = spans_to_bio(spans, len(example.reference))
+        n_kept = sum(tag.startswith("B-") for tag in kept)
+        self.state["n_spans"] += len(spans)
+        self.state["n_overlapping"] += len({(s.start, s.end) for s in spans}) - n_kept
+
+    def data_warning(self) -> Optional[str]:
+        n = self.state.get("n_overlapping", 0)
+        if not n:
+            return None
+        return (
+            f"Task '{self.name}': {n} of the {self.state['n_spans']} gold spans in "
+            f"doc.spans['{self.key}'] overlap another span and cannot be learned as IOB2 tags "
+            "(the longest, then the earliest, is kept); they still count in the scores"
+        )
+
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
     ) -> Optional[torch.Tensor]:
