@@ -401,8 +401,9 @@ def _score_entities(
     examples: List[Example], scores: Dict[str, Any], missing: Callable[[str, str], None]
 ) -> None:
     """Entity F1 (predicted doc.ents against the gold doc.spans['ents'], else doc.ents) and
-    relation P/R/F (doc._.relations), for the examples whose gold has them."""
-    from .relations import has_relations
+    relation P/R/F (doc._.relations with the labels the gold uses), for the examples whose
+    gold has them."""
+    from .relations import get_relations, has_relations
     from .tasks.relation import score_relations
 
     def gold_ents(doc: Doc) -> List[Span]:
@@ -430,7 +431,12 @@ def _score_entities(
     if rel_examples:
         keys = ("rel_micro_f", "rel_macro_f", "rel_boundaries_micro_f")
         if any(has_relations(eg.predicted) for eg in rel_examples):
-            rel = score_relations(rel_examples, "rel")
+            # Only relations of the corpus's types count: a pipeline may also extract
+            # relations of other schemes (one relation task per corpus).
+            labels = {r.label for eg in rel_examples for r in get_relations(eg.reference)}
+            rel = score_relations(
+                rel_examples, "rel", lambda d: [r for r in get_relations(d) if r.label in labels]
+            )
             scores.update({key: rel[key] for key in keys})
         else:
             for key in keys:

@@ -4,9 +4,8 @@ the same update (Thinc's optimizers have one rate for every parameter)."""
 
 from typing import Dict, Tuple
 
-from thinc.api import Optimizer
+from thinc.api import Optimizer, registry
 from thinc.types import FloatsXd
-from thinc.api import registry
 
 
 class ScaledOptimizer(Optimizer):

@@ -243,3 +243,38 @@ def test_overlapping_gold_spans_are_reported():
     ref.spans["ents"] = list(ref.spans["ents"]) + [Span(ref, 1, 3, label="PER")]  # overlaps
     with pytest.warns(UserWarning, match=r"'ents': 1 of the 11 gold spans .* overlap"):
         nlp.initialize(lambda: examples)
+
+
+def test_two_relation_tasks_share_doc_relations():
+    """One relation task per corpus, each over its own span group: each learns and is
+    scored only on the docs and relations of its spans; both write doc._.relations."""
+    tasks = {
+        "a_ents": {"kind": "spans", "level": 1},
+        "b_ents": {"kind": "spans", "level": 1},
+        "a_rel": {"kind": "relation", "level": 2, "spans_task": "a_ents"},
+        "b_rel": {"kind": "relation", "level": 2, "spans_task": "b_ents"},
+    }
+    nlp = blank({"tasks": tasks, "model": TINY_MODEL})
+    examples = examples_of(nlp)
+    for i, eg in enumerate(examples):  # docs 0, 2 annotate corpus a; docs 1, 3 corpus b
+        ref = eg.reference
+        ref.spans["a_ents" if i % 2 == 0 else "b_ents"] = list(ref.spans["ents"])
+        del ref.spans["ents"]
+    fix_random_seed(0)
+    optimizer = nlp.initialize(lambda: examples)
+    jmt = nlp.get_pipe("jmt")
+    assert jmt.labels["a_rel"] == ["Based_In", "Work_For"]
+    assert jmt.labels["b_rel"] == ["Live_In"]
+    for _ in range(100):
+        nlp.update(examples, sgd=optimizer)
+    a_rel, b_rel = jmt._task("a_rel"), jmt._task("b_rel")
+    for i, item in enumerate(DATA):
+        doc = annotate(nlp, item[0])
+        own = (a_rel if i % 2 == 0 else b_rel).own_relations(doc)
+        assert sorted((r.head.text, r.label, r.tail.text) for r in own) == gold_relations(item)
+        both = a_rel.own_relations(doc) + b_rel.own_relations(doc)
+        assert {r.to_dict()["label"] for r in doc._.relations} == {r.label for r in both}
+        assert len(doc._.relations) == len(both)
+    scores = nlp.evaluate(examples)
+    assert scores["a_rel_micro_f"] == 1.0 and scores["b_rel_micro_f"] == 1.0
+    assert set(scores["a_rel_per_type"]) == {"Work_For", "Based_In"}

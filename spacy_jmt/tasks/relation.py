@@ -12,11 +12,17 @@ teach the relations from the first update; the predicted ones add the negatives 
 inference will meet (pairs with a spurious span hold no relation), so no schedule switching
 from gold to predicted spans is needed. At inference the candidates are the spans the span
 task wrote (`doc.spans[<its key>]`).
+
+Several relation tasks (over different span tasks, e.g. one per corpus with its own entity
+types) share `doc._.relations`. A task's relations are those between spans of its span task:
+it learns from a doc only if the doc annotates that span task (`doc.spans[<its key>]`), and
+only from the gold relations whose arguments are among those spans; it is scored the same
+way.
 """
 
 import bisect
 from collections import defaultdict
-from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
 import torch
 from spacy.tokens import Doc, Span
@@ -30,6 +36,9 @@ from .spans import SpanTask
 Candidate = Tuple[int, int, int, int]
 # A relation in character offsets, for scoring across tokenizations.
 CharRelation = Tuple[int, int, str, int, int, str, str]
+# Key of the outputs under which the relation tasks of one set_annotations call share which
+# docs they may write and which they have written.
+SHARED = "relation:docs"
 
 
 class RelationTask(Task):
@@ -81,13 +90,27 @@ class RelationTask(Task):
 
     # -- gold -------------------------------------------------------------------------------
 
+    def own_relations(self, doc: Doc) -> Optional[List[Relation]]:
+        """RETURNS (Optional[List[Relation]]): The relations of the doc between spans of
+        this task's span group, or None if the doc does not annotate this task (no
+        relations, or no span group of the span task)."""
+        if not has_relations(doc) or self.spans.key not in doc.spans:
+            return None
+        spans = {(s.start, s.end, s.label_) for s in doc.spans[self.spans.key]}
+        return [
+            r for r in get_relations(doc)
+            if (r.head.start, r.head.end, r.head.label_) in spans
+            and (r.tail.start, r.tail.end, r.tail.label_) in spans
+        ]  # fmt: skip
+
     def gold_labels(self, example: Example) -> Iterable[str]:
-        return (rel.label for rel in get_relations(example.reference))
+        return (rel.label for rel in self.own_relations(example.reference) or [])
 
     def observe(self, example: Example) -> None:
         """Learn the argument-type constraints: (head type, label, tail type) triples."""
         allowed = {tuple(t) for t in self.state.get("allowed", [])}
-        seen = {(r.head.label_, r.label, r.tail.label_) for r in get_relations(example.reference)}
+        relations = self.own_relations(example.reference) or []
+        seen = {(r.head.label_, r.label, r.tail.label_) for r in relations}
         if not seen <= allowed:
             self.state["allowed"] = sorted(list(t) for t in allowed | seen)
 
@@ -114,7 +137,7 @@ class RelationTask(Task):
 
         spans = [align(s) for s in ref.spans.get(self.spans.key, [])]
         relations: Dict[Tuple[int, int, int, int], Set[str]] = defaultdict(set)
-        for rel in get_relations(ref):
+        for rel in self.own_relations(ref) or []:
             head, tail = align(rel.head), align(rel.tail)
             if head is not None and tail is not None:
                 spans += [head, tail]
@@ -161,7 +184,9 @@ class RelationTask(Task):
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
     ) -> Optional[torch.Tensor]:
         output = outputs[self.name]
-        annotated = [b for b, eg in enumerate(examples) if has_relations(eg.reference)]
+        annotated = [
+            b for b, eg in enumerate(examples) if self.own_relations(eg.reference) is not None
+        ]
         if not annotated or not self.labels:
             return None
         predicted = self.spans.predict_spans(
@@ -202,7 +227,13 @@ class RelationTask(Task):
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
         output = outputs[self.name]
-        writable = [b for b, doc in enumerate(docs) if overwrite or not has_relations(doc)]
+        # The first relation task to run notes the docs that may be written (kept as they
+        # came unless overwriting); each task then adds its relations to theirs.
+        shared = outputs.setdefault(
+            SHARED,
+            {"writable": [overwrite or not has_relations(doc) for doc in docs], "written": set()},
+        )
+        writable = [b for b, ok in enumerate(shared["writable"]) if ok]
         arguments: List[Span] = []
         candidates: List[Candidate] = []
         for b in writable:
@@ -227,18 +258,22 @@ class RelationTask(Task):
                 )
         for b, relations in found.items():
             relations.sort(key=lambda r: (r.head.start, r.tail.start, r.label))
-            docs[b]._.relations = relations
+            before = list(docs[b]._.relations) if b in shared["written"] else []
+            docs[b]._.relations = before + relations
+            shared["written"].add(b)
 
     # -- scores -----------------------------------------------------------------------------
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
-        examples = [eg for eg in examples if has_relations(eg.reference)]
-        return score_relations(examples, self.name)
+        examples = [eg for eg in examples if self.own_relations(eg.reference) is not None]
+        return score_relations(examples, self.name, lambda doc: self.own_relations(doc) or [])
 
 
-def _char_relations(doc: Doc, boundaries_only: bool) -> Set[CharRelation]:
+def _char_relations(
+    doc: Doc, boundaries_only: bool, relations: Callable[[Doc], List[Relation]]
+) -> Set[CharRelation]:
     result = set()
-    for r in get_relations(doc):
+    for r in relations(doc):
         h_label, t_label = ("", "") if boundaries_only else (r.head.label_, r.tail.label_)
         result.add(
             (r.head.start_char, r.head.end_char, h_label,
@@ -253,7 +288,11 @@ def _prf(tp: int, n_pred: int, n_gold: int) -> Tuple[float, float, float]:
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
-def score_relations(examples: List[Example], name: str) -> Dict[str, Any]:
+def score_relations(
+    examples: List[Example],
+    name: str,
+    relations: Callable[[Doc], List[Relation]] = get_relations,
+) -> Dict[str, Any]:
     """Relation P/R/F, micro and macro (over the relation labels in gold or predictions).
 
     Strict: both arguments' boundaries and types and the label must match. Boundaries: the
@@ -262,6 +301,8 @@ def score_relations(examples: List[Example], name: str) -> Dict[str, Any]:
 
     examples (List[Example]): Examples whose references have relation annotation.
     name (str): The prefix of the keys.
+    relations (Callable[[Doc], List[Relation]]): The relations of a doc to score (all of
+        `doc._.relations` by default).
     RETURNS (Dict[str, Any]): {name}_micro_p/r/f, {name}_macro_p/r/f, the same with
         {name}_boundaries_..., and {name}_per_type (strict, per label: p, r, f).
     """
@@ -273,8 +314,8 @@ def score_relations(examples: List[Example], name: str) -> Dict[str, Any]:
     for mode, boundaries_only in (("", False), ("_boundaries", True)):
         counts: Dict[str, List[int]] = defaultdict(lambda: [0, 0, 0])  # tp, pred, gold
         for eg in examples:
-            pred = _char_relations(eg.predicted, boundaries_only)
-            gold = _char_relations(eg.reference, boundaries_only)
+            pred = _char_relations(eg.predicted, boundaries_only, relations)
+            gold = _char_relations(eg.reference, boundaries_only, relations)
             for rel in pred:
                 counts[rel[-1]][1] += 1
                 counts[rel[-1]][0] += rel in gold
