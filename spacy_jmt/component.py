@@ -65,7 +65,7 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
 @Language.factory(
     "jmt",
     assigns=["token.tag", "token.pos", "token.head", "token.dep", "token.is_sent_start",
-             "doc.spans", "doc.ents", "doc._.relations"],
+             "doc.spans", "doc.ents", "doc._.relations", "doc.cats", "doc._.relatedness"],
     default_config={
         "model": DEFAULT_MODEL,
         "tasks": None,
@@ -236,6 +236,55 @@ class JMT(TrainablePipe):
             return
         for task in self.tasks:
             task.set_annotations(docs, outputs, self.cfg["overwrite"])
+
+    def compare(self, doc_a: Doc, doc_b: Doc) -> Dict[str, Any]:
+        """Relatedness and entailment of one sentence pair (see `compare_batch`).
+
+        doc_a (Doc): Sentence A (e.g. `nlp.make_doc(text)`).
+        doc_b (Doc): Sentence B.
+        RETURNS (Dict[str, Any]): "relatedness" (float on the 1-5 scale), "entailment" (the
+            most probable label) and "entailment_probs" (label -> probability); None for
+            what the component has no task for.
+        """
+        return self.compare_batch([(doc_a, doc_b)])[0]
+
+    def compare_batch(
+        self, pairs: Iterable[Tuple[Doc, Doc]], batch_size: int = 64
+    ) -> List[Dict[str, Any]]:
+        """Relatedness and entailment of many sentence pairs, in batches.
+
+        Each pair becomes a new pair doc of the two docs' tokens (`spacy_jmt.pairs.join_pair`:
+        no other annotation is read, and the docs are not changed); the component runs on
+        these docs as in its doc form (`doc._.relatedness`, `doc.cats`). The network must
+        have its own tok2vec: with a tok2vec listener, run the whole pipeline on pair docs
+        (`spacy_jmt.pairs.make_pair_doc`) instead.
+
+        pairs (Iterable[Tuple[Doc, Doc]]): (sentence A, sentence B) per pair.
+        batch_size (int): Pairs per forward pass.
+        RETURNS (List[Dict[str, Any]]): Per pair, as `compare`.
+        """
+        from .pairs import entailment_probs, get_entailment, join_pair
+        from .tasks.pair import PairTask
+
+        tasks = [task for task in self.tasks if isinstance(task, PairTask)]
+        if not tasks:
+            raise ValueError(
+                f"Component '{self.name}' has no relatedness or entailment task to compare "
+                "sentence pairs with"
+            )
+        docs = [join_pair(doc_a, doc_b) for doc_a, doc_b in pairs]
+        for batch in util.minibatch(docs, size=batch_size):
+            outputs = self.predict(batch)
+            for task in tasks:
+                task.set_annotations(batch, outputs, True)
+        return [
+            {
+                "relatedness": doc._.relatedness,
+                "entailment": get_entailment(doc),
+                "entailment_probs": entailment_probs(doc),
+            }
+            for doc in docs
+        ]
 
     def _segmenter(self, docs: List[Doc], lengths: List[int]) -> Callable:
         """Give the model a function that finds the sentences of a batch once the level-0

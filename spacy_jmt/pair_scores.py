@@ -72,13 +72,16 @@ def _pair_examples(examples: Iterable[Example]) -> List[Example]:
     return [eg for eg in examples if pair_sentences(eg.reference) is not None]
 
 
-def score_relatedness(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Optional[float]]:
+def score_relatedness(
+    examples: Iterable[Example], name: str = "relatedness", **kwargs: Any
+) -> Dict[str, Optional[float]]:
     """Score predicted relatedness against gold, over the examples whose reference is a pair
     doc with a relatedness and whose prediction has one (`doc._.relatedness`).
 
     examples (Iterable[Example]): The examples.
-    RETURNS (Dict[str, Optional[float]]): "relatedness_pearson", "relatedness_spearman",
-        "relatedness_mse"; all None when no example has both scores.
+    name (str): The prefix of the keys (the task's name).
+    RETURNS (Dict[str, Optional[float]]): "{name}_pearson", "{name}_spearman",
+        "{name}_mse"; all None when no example has both scores.
     """
     gold: List[float] = []
     pred: List[float] = []
@@ -88,25 +91,28 @@ def score_relatedness(examples: Iterable[Example], **kwargs: Any) -> Dict[str, O
             gold.append(g)
             pred.append(p)
     if not gold:
-        return {"relatedness_pearson": None, "relatedness_spearman": None, "relatedness_mse": None}
+        return {f"{name}_pearson": None, f"{name}_spearman": None, f"{name}_mse": None}
     diff = numpy.asarray(pred, dtype="float64") - numpy.asarray(gold, dtype="float64")
     return {
-        "relatedness_pearson": pearson(gold, pred),
-        "relatedness_spearman": spearman(gold, pred),
-        "relatedness_mse": float((diff * diff).mean()),
+        f"{name}_pearson": pearson(gold, pred),
+        f"{name}_spearman": spearman(gold, pred),
+        f"{name}_mse": float((diff * diff).mean()),
     }
 
 
-def score_entailment(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+def score_entailment(
+    examples: Iterable[Example], name: str = "entailment", **kwargs: Any
+) -> Dict[str, Any]:
     """Score predicted entailment labels against gold, over the examples whose reference is a
     pair doc with exactly one positive label among ENTAILMENT / NEUTRAL / CONTRADICTION in
     its cats. The predicted label is the argmax of the predicted cats over these labels; a
     prediction without them counts as wrong (a false negative of the gold label).
 
     examples (Iterable[Example]): The examples.
-    RETURNS (Dict[str, Any]): "entailment_acc" and "entailment_macro_f" (the mean F of the
+    name (str): The prefix of the keys (the task's name).
+    RETURNS (Dict[str, Any]): "{name}_acc" and "{name}_macro_f" (the mean F of the
         labels found in gold or predictions), both None when no example is scored, and
-        "entailment_per_type" ({label: {"p", "r", "f"}} for every label, None when no
+        "{name}_per_type" ({label: {"p", "r", "f"}} for every label, None when no
         example is scored).
     """
     prf = {label: PRFScore() for label in ENTAILMENT_LABELS}
@@ -128,11 +134,11 @@ def score_entailment(examples: Iterable[Example], **kwargs: Any) -> Dict[str, An
             seen.add(guess)
             prf[guess].fp += 1
     if n == 0:
-        return {"entailment_acc": None, "entailment_macro_f": None, "entailment_per_type": None}
+        return {f"{name}_acc": None, f"{name}_macro_f": None, f"{name}_per_type": None}
     return {
-        "entailment_acc": correct / n,
-        "entailment_macro_f": sum(prf[label].fscore for label in seen) / len(seen),
-        "entailment_per_type": {label: prf[label].to_dict() for label in ENTAILMENT_LABELS},
+        f"{name}_acc": correct / n,
+        f"{name}_macro_f": sum(prf[label].fscore for label in seen) / len(seen),
+        f"{name}_per_type": {label: prf[label].to_dict() for label in ENTAILMENT_LABELS},
     }
 
 

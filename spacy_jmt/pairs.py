@@ -90,6 +90,47 @@ def _tokenize(tokenizer: Tokenize, text: str, name: str) -> Doc:
     return doc
 
 
+def join_pair(doc_a: Doc, doc_b: Doc) -> Doc:
+    """Join two docs into a new pair doc: their tokens (texts, whitespace and norms) with a
+    space between them, sentence A starting at the first token and sentence B at its first
+    token. No other annotation is copied, so the pair doc is what a tokenizer would make.
+
+    doc_a (Doc): Sentence A.
+    doc_b (Doc): Sentence B (same vocab).
+    RETURNS (Doc): The pair doc.
+    RAISES (ValueError): If a doc has no tokens or the vocabs differ.
+    """
+    for name, doc in (("sentence A", doc_a), ("sentence B", doc_b)):
+        if not isinstance(doc, Doc):
+            raise TypeError(f"{name} must be a Doc, got {type(doc).__name__}")
+        if len(doc) == 0:
+            raise ValueError(f"{name} has no tokens: a pair needs two non-empty sentences")
+    if doc_a.vocab is not doc_b.vocab:
+        raise ValueError("the two docs of a pair must share one vocab")
+    tokens = list(doc_a) + list(doc_b)
+    spaces = [bool(t.whitespace_) for t in tokens]
+    spaces[len(doc_a) - 1] = True
+    starts = [i in (0, len(doc_a)) for i in range(len(tokens))]
+    doc = Doc(doc_a.vocab, words=[t.text for t in tokens], spaces=spaces, sent_starts=starts)
+    for token, source in zip(doc, tokens):
+        token.norm_ = source.norm_
+    return doc
+
+
+def is_pair_data(doc: Doc) -> bool:
+    """Whether a reference doc is a sentence pair from pair data: two sentences with a gold
+    relatedness or entailment label (or a pair_id). Its sentence boundaries are input, not
+    annotation to learn or score: the sentence splitter skips such docs, and readers give
+    them to the predicted doc.
+
+    doc (Doc): The reference Doc.
+    RETURNS (bool): Whether it is pair data.
+    """
+    if pair_sentences(doc) is None:
+        return False
+    return PAIR_KEY in doc.spans or any(label in doc.cats for label in ENTAILMENT_LABELS)
+
+
 def make_pair_doc(
     tokenizer: Tokenize,
     text_a: str,
@@ -118,16 +159,7 @@ def make_pair_doc(
     RETURNS (Doc): The pair doc.
     RAISES (ValueError): If a text is empty, or relatedness or entailment are malformed.
     """
-    doc_a = _tokenize(tokenizer, text_a, "text_a")
-    doc_b = _tokenize(tokenizer, text_b, "text_b")
-    if doc_a.vocab is not doc_b.vocab:
-        raise ValueError("the tokenizer returned Docs with different vocabs")
-    doc = Doc.from_docs([doc_a, doc_b], ensure_whitespace=True)
-    # Clear any sentence starts a tokenizer may have set: each text is one sentence.
-    for i, token in enumerate(doc):
-        token.is_sent_start = i in (0, len(doc_a))
-    if PAIR_KEY in doc.spans:  # a custom tokenizer's group of that name would be stale
-        del doc.spans[PAIR_KEY]
+    doc = join_pair(_tokenize(tokenizer, text_a, "text_a"), _tokenize(tokenizer, text_b, "text_b"))
     if relatedness is not None or pair_id is not None:
         _write_pair_group(doc, relatedness, pair_id=pair_id)
     if entailment is not None:

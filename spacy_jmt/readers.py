@@ -10,6 +10,9 @@ from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
+from .component import copy_gold_sentences
+from .pairs import is_pair_data
+
 SCHEDULES = ("proportional", "uniform", "temperature")
 
 
@@ -67,15 +70,21 @@ def _make_example(nlp: Language, reference: Doc, gold_tokens: bool = False) -> E
     reference (Doc): The gold-standard Doc.
     gold_tokens (bool): Give the predicted Doc the reference's tokens instead of the
         tokenizer's (with the norms the tokenizer gives those words).
-    RETURNS (Example): A new Example with an unannotated predicted Doc.
+    RETURNS (Example): A new Example with an unannotated predicted Doc; for a sentence pair
+        (spacy_jmt.pairs.is_pair_data) the predicted Doc gets the two sentences, which are
+        input for the pair tasks.
     """
     if gold_tokens or reference.has_unknown_spaces:
         words = [token.text for token in reference]
         spaces = [bool(token.whitespace_) for token in reference]
         predicted = Doc(nlp.vocab, words=words, spaces=spaces)
         set_tokenizer_norms(nlp, [predicted])
-        return Example(predicted, reference)
-    return Example(nlp.make_doc(reference.text), reference)
+        example = Example(predicted, reference)
+    else:
+        example = Example(nlp.make_doc(reference.text), reference)
+    if is_pair_data(reference):
+        copy_gold_sentences(example)
+    return example
 
 
 def set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:

@@ -237,3 +237,66 @@ def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     inside = (offsets[None, :] < lengths[:, None])[:, :, None]
     pooled = values.masked_fill(~inside, float("-inf")).max(dim=1).values
     return torch.where(lengths[:, None] > 0, pooled, torch.zeros_like(pooled))
+
+
+class PairHead(nn.Module):
+    """Sentence-pair classifier (JMT's relatedness and entailment layers).
+
+    Each sentence of a pair is the max-pool over time of the level it reads (after the
+    head's own BiLSTM layers, if any); the pair is [|a - b|; a * b], plus the label
+    embedding of another pair task's prediction where the task reads one (entailment reads
+    relatedness). An MLP and a linear layer give the logits; the softmax of the logits times
+    a learned matrix is this head's own label embedding for a pair task above it.
+
+    width_in (int): Width of the level it reads.
+    n_labels (int): Number of outputs (relatedness: its score points; entailment: labels).
+    depth (int): Own BiLSTM layers.
+    width (int): Width of the own layers and the MLP.
+    label_width (int): Width of the label embedding it gives and reads; 0 for none.
+    reads_pair (bool): Whether it reads the label embedding of another pair task.
+    dropout (float): Dropout rate.
+    """
+
+    def __init__(
+        self,
+        width_in: int,
+        n_labels: int,
+        depth: int,
+        width: int,
+        label_width: int,
+        reads_pair: bool,
+        dropout: float,
+    ):
+        super().__init__()
+        self.own = BiLSTM(width_in, width, depth, dropout) if depth else None
+        width_s = width if depth else width_in
+        self.mlp = MLP(2 * width_s + (label_width if reads_pair else 0), width, dropout)
+        self.out = nn.Linear(width, n_labels)
+        self.label_embed = nn.Linear(n_labels, label_width, bias=False) if label_width else None
+
+    def forward(
+        self,
+        H: torch.Tensor,
+        packing: Packing,
+        pairs: torch.Tensor,
+        below: Optional[torch.Tensor] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """H (Tensor): (n_rows, width_in) packed rows of the sentences.
+        pairs (Tensor): (n_pairs, 2) long: the segment indices of sentences A and B.
+        below (Optional[Tensor]): (n_pairs, label_width): the label embedding of the pair
+            task it reads, if any.
+        RETURNS (Dict[str, Tensor]): "logits" (n_pairs, n_labels) and, with label
+            embeddings on, "label_emb" (n_pairs, label_width).
+        """
+        if self.own is not None:
+            H = self.own(H, packing)
+        padded = packing.pad(H)  # (n_segments, longest, width), zeros for padding
+        inside = torch.arange(padded.shape[1])[None, :] < packing.lengths[:, None]
+        sents = padded.masked_fill(~inside[:, :, None], float("-inf")).max(dim=1).values
+        a, b = sents[pairs[:, 0]], sents[pairs[:, 1]]
+        features = [(a - b).abs(), a * b] + ([below] if below is not None else [])
+        logits = self.out(self.mlp(torch.cat(features, dim=-1)))
+        out = {"logits": logits}
+        if self.label_embed is not None:
+            out["label_emb"] = self.label_embed(torch.softmax(logits, dim=-1))
+        return out

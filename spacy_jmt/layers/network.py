@@ -10,17 +10,20 @@ its span task). Outputs come back in doc layout (batch, time, ...), except the p
 scores, which are per sentence; tasks above level 0 also get the "segments" (sentences).
 """
 
+from collections import defaultdict
 from functools import partial
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 from .encoder import BiLSTM, Packing, Segment, pad_flat
-from .heads import BiaffineHead, RelationHead, TaggerHead
+from .heads import BiaffineHead, PairHead, RelationHead, TaggerHead
 
 # The kinds whose heads give label embeddings to the levels above.
 EMBEDDED = ("tagging", "spans", "chunking")
+# The kinds that score sentence pairs (docs of exactly two segments).
+PAIR_KINDS = ("relatedness", "entailment")
 # Called with the outputs of the level-0 tasks; returns the sentences of the batch.
 GetSegments = Callable[[Dict[str, Dict[str, Any]]], List[Segment]]
 
@@ -32,7 +35,8 @@ class JMTNetwork(nn.Module):
     width (int): Width of each level (both directions).
     tasks (List[Dict[str, Any]]): One dict per task: "name", "kind", "level" (0 = on the word
         representations), "depth", "n_labels" (and "arc_width", "label_width" for parsing;
-        "spans_task", "n_types" for relations, whose span task comes first).
+        "spans_task", "n_types" for relations, whose span task comes first; "reads_pair"
+        for a pair task that reads another pair task's label embedding).
     label_width (int): Width of the label embeddings (0 disables them).
     shortcut (bool): Whether levels above the first also read the word representations.
     dropout (float): Dropout rate.
@@ -66,6 +70,11 @@ class JMTNetwork(nn.Module):
                     width_t, t["n_labels"], t["depth"], width, t["arc_width"], t["label_width"],
                     dropout,
                 )  # fmt: skip
+            elif t["kind"] in PAIR_KINDS:
+                heads[t["name"]] = PairHead(
+                    width_t, t["n_labels"], t["depth"], width, label_width,
+                    t.get("reads_pair") is not None, dropout,
+                )  # fmt: skip
             elif t["kind"] == "relation":
                 heads[t["name"]] = RelationHead(
                     width_t + label_width, t["n_labels"], t["n_types"], t["depth"], width,
@@ -76,6 +85,9 @@ class JMTNetwork(nn.Module):
                     width_t, t["n_labels"], t["depth"], width, label_width, dropout
                 )
         self.heads = nn.ModuleDict(heads)
+        # The first level from which on only pair tasks sit (None: another task is on top).
+        top = max((t["level"] for t in tasks if t["kind"] not in PAIR_KINDS), default=0)
+        self.pairs_only_from = top + 1 if top < self.n_levels else None
 
     def forward(
         self, X: torch.Tensor, lengths: List[int], get_segments: GetSegments
@@ -99,15 +111,27 @@ class JMTNetwork(nn.Module):
         sents = Packing(segments, T)
         words = sents.pack(words)
         label_embs = {n: sents.pack(docs.unpack(e, B, T)) for n, e in label_embs.items()}
+        pairs = find_pairs(segments)
         H = None
         for k, level in enumerate(self.levels, start=1):
+            if k == self.pairs_only_from:  # go on with the pair docs only
+                if not pairs[0]:
+                    break
+                pair_sents = Packing([segments[i] for i in pairs[1].flatten().tolist()], T)
+                words = pair_sents.pack(sents.unpack(words, B, T))
+                H = None if H is None else pair_sents.pack(sents.unpack(H, B, T))
+                label_embs = {
+                    n: pair_sents.pack(sents.unpack(e, B, T)) for n, e in label_embs.items()
+                }
+                sents, pairs = pair_sents, (pairs[0], torch.arange(2 * len(pairs[0])).view(-1, 2))
             parts = [words] if H is None or self.shortcut else []
             parts += ([H] if H is not None else []) + list(label_embs.values())
             H = level(torch.cat(parts, dim=-1), sents)
             tasks = [t for t in self.tasks if t["level"] == k]
-            self._run_heads(tasks, H, sents, outputs, label_embs, B, T)
+            self._run_heads(tasks, H, sents, outputs, label_embs, B, T, pairs)
             for t in tasks:
-                outputs[t["name"]]["segments"] = segments
+                if t["name"] in outputs:
+                    outputs[t["name"]]["segments"] = segments
         return outputs
 
     def _run_heads(
@@ -119,11 +143,19 @@ class JMTNetwork(nn.Module):
         label_embs: Dict[str, torch.Tensor],
         B: int,
         T: int,
+        pairs: Optional[Tuple[List[int], torch.Tensor]] = None,
     ) -> None:
         """Run the heads of these tasks on packed rows H; store their outputs in doc layout
-        and add their label embeddings (packed rows) to label_embs."""
+        and add their label embeddings (packed rows) to label_embs. A pair head runs on the
+        pairs (the docs, and their two segments in the packing) if there are any."""
         for t in tasks:
             head = self.heads[t["name"]]
+            if isinstance(head, PairHead):
+                if pairs is None or not pairs[0]:
+                    continue
+                below = outputs.get(t.get("reads_pair") or "", {}).get("label_emb")
+                outputs[t["name"]] = {**head(H, packing, pairs[1], below), "docs": pairs[0]}
+                continue
             if isinstance(head, RelationHead):
                 emb = label_embs.get(t["spans_task"])
                 out = head(H if emb is None else torch.cat([H, emb], -1), packing)
@@ -138,3 +170,18 @@ class JMTNetwork(nn.Module):
                 if key in out:
                     out[key] = packing.unpack(out[key], B, T)
             outputs[t["name"]] = out
+
+
+def find_pairs(segments: List[Segment]) -> Tuple[List[int], torch.Tensor]:
+    """The docs that consist of exactly two segments (sentence pairs).
+
+    segments (List[Segment]): The segments of the batch, in doc order.
+    RETURNS (Tuple[List[int], Tensor]): The doc indices of the pairs, and (n_pairs, 2) long:
+        the indices of their first and second segment.
+    """
+    by_doc: Dict[int, List[int]] = defaultdict(list)
+    for i, (b, _, _) in enumerate(segments):
+        by_doc[b].append(i)
+    docs = sorted(b for b, indices in by_doc.items() if len(indices) == 2)
+    pairs = torch.tensor([by_doc[b] for b in docs], dtype=torch.long).view(-1, 2)
+    return docs, pairs

@@ -4,14 +4,19 @@ writes to the Doc, and its scores. The component only orchestrates them."""
 from typing import Any, Dict, List, Optional, Type
 
 from .base import Task
+from .pair import EntailmentTask, RelatednessTask
 from .parsing import ParsingTask
 from .relation import RelationTask
 from .spans import ChunkingTask, SpanTask
 from .tagging import TaggingTask
 
 KINDS: Dict[str, Type[Task]] = {
-    cls.kind: cls for cls in (TaggingTask, SpanTask, ChunkingTask, ParsingTask, RelationTask)
-}
+    cls.kind: cls
+    for cls in (
+        TaggingTask, SpanTask, ChunkingTask, ParsingTask, RelationTask, RelatednessTask,
+        EntailmentTask,
+    )
+}  # fmt: skip
 
 
 def build_tasks(
@@ -20,7 +25,8 @@ def build_tasks(
     states: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> List[Task]:
     """Create the tasks declared in the config, ordered by level (then config order, with
-    relation tasks after the span tasks of their level), and link them.
+    relation and entailment tasks after the span or relatedness tasks of their level that
+    they read), and link them.
 
     cfg (Dict[str, Dict[str, Any]]): Per task name, its settings ("kind" is required).
     labels (Optional[Dict[str, List[str]]]): Known labels per task.
@@ -37,7 +43,7 @@ def build_tasks(
         task = KINDS[kind](name, dict(settings), (labels or {}).get(name))
         task.state.update((states or {}).get(name, {}))
         tasks.append(task)
-    tasks.sort(key=lambda t: (t.level, isinstance(t, RelationTask)))
+    tasks.sort(key=lambda t: (t.level, isinstance(t, (RelationTask, EntailmentTask))))
     for t in tasks:
         if t.cfg.get("attr") == "SENT_START" and t.level != 0:
             raise ValueError(
@@ -48,6 +54,10 @@ def build_tasks(
     owners = [t.name for t in tasks if t.cfg.get("doc_ents")]
     if len(owners) > 1:
         raise ValueError(f"Only one task may write doc.ents (doc_ents = true): {owners}")
+    for cls, target in ((RelatednessTask, "doc._.relatedness"), (EntailmentTask, "doc.cats")):
+        owners = [t.name for t in tasks if isinstance(t, cls)]
+        if len(owners) > 1:
+            raise ValueError(f"Only one {cls.kind} task may write {target}: {owners}")
     return tasks
 
 
@@ -58,6 +68,8 @@ __all__ = [
     "ChunkingTask",
     "ParsingTask",
     "RelationTask",
+    "RelatednessTask",
+    "EntailmentTask",
     "KINDS",
     "build_tasks",
 ]
