@@ -119,9 +119,10 @@ def join_pair(doc_a: Doc, doc_b: Doc) -> Doc:
 
 def is_pair_data(doc: Doc) -> bool:
     """Whether a reference doc is a sentence pair from pair data: two sentences with a gold
-    relatedness or entailment label (or a pair_id). Its sentence boundaries are input, not
-    annotation to learn or score: the sentence splitter skips such docs, and readers give
-    them to the predicted doc.
+    relatedness or entailment label (or a pair_id). Its sentence boundaries are input to the
+    pair tasks: the readers of this package give them to the predicted doc, so the sentence
+    splitter is not scored on such docs (it does learn from them: in a raw text of two
+    unpunctuated sentences, as SICK's, it must find the pair).
 
     doc (Doc): The reference Doc.
     RETURNS (bool): Whether it is pair data.

@@ -90,15 +90,15 @@ def test_overfits_pairs(trained):
         assert sum(doc.cats[label] for label in ENTAILMENT_LABELS) == pytest.approx(1.0)
 
 
-def test_pair_training_does_not_teach_the_splitter(trained):
-    nlp = blank()
-    nlp.initialize(lambda: examples_of(nlp))
-    sents = nlp.get_pipe("jmt")._task("sents")
-    for eg in examples_of(nlp)[: len(PAIRS)]:
+def test_reader_gives_pairs_their_sentences_and_the_splitter_learns_them(trained):
+    for eg in examples_of(trained)[: len(PAIRS)]:
         assert is_pair_data(eg.reference)
-        assert sents.gold(eg) == [None] * len(eg.predicted)
-        # The reader gives the pair's sentences to the predicted doc.
         assert [s.text for s in eg.predicted.sents] == [s.text for s in eg.reference.sents]
+    # From raw text, the splitter finds the pair (no punctuation between the sentences).
+    for a, b, score, label in PAIRS:
+        doc = trained(f"{a} {b}")
+        assert [s.text for s in doc.sents] == [a, b]
+        assert get_entailment(doc) == label
 
 
 def test_compare_batch_equals_single_calls_and_doc_form(trained):

@@ -66,9 +66,7 @@ class TaggingTask(Task):
     def gold(self, example: Example) -> List[Optional[str]]:
         """RETURNS (List[Optional[str]]): The gold label per predicted token (None: missing)."""
         if self.attr == "SENT_START":
-            # A pair's two sentences are input (see spacy_jmt.pairs), not annotation: SICK's
-            # sentence A, without final punctuation, would teach splits at random places.
-            if not has_sentences(example.reference):
+            if not example.reference.has_annotation("SENT_START"):
                 return [None] * len(example.predicted)
             return [SENT_LABELS.get(v) for v in aligned_sent_starts(example)]
         if self.attr.startswith("_."):
@@ -83,7 +81,7 @@ class TaggingTask(Task):
 
     def gold_labels(self, example: Example) -> Iterable[str]:
         if self.attr == "SENT_START":  # both labels, even if the data has one-sentence docs
-            return SENT_LABELS.values() if has_sentences(example.reference) else ()
+            return SENT_LABELS.values() if example.reference.has_annotation("SENT_START") else ()
         return (v for v in self.gold(example) if v not in MISSING)
 
     def loss(
@@ -128,6 +126,8 @@ class TaggingTask(Task):
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         if self.attr == "SENT_START":
+            # Pair data: readers give the predicted docs the pair's sentences (input to the
+            # pair tasks), so they are not the splitter's to score.
             return Scorer.score_spans(
                 [eg for eg in examples if not is_pair_data(eg.reference)],
                 "sents",
@@ -139,12 +139,6 @@ class TaggingTask(Task):
                 examples, self.name, getter=lambda token, _: getattr(token._, ext)
             )
         return Scorer.score_token_attr(examples, self.attr.lower())
-
-
-def has_sentences(reference: Doc) -> bool:
-    """RETURNS (bool): Whether the reference annotates sentence boundaries to learn (pair
-    data gives them as input)."""
-    return reference.has_annotation("SENT_START") and not is_pair_data(reference)
 
 
 def aligned_sent_starts(example: Example) -> List[int]:
