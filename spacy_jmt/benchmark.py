@@ -53,7 +53,13 @@ METRICS: List[Tuple[str, str]] = [
     ("rel_micro_f", "relation F1 (strict, micro)"),
     ("rel_macro_f", "relation F1 (strict, macro)"),
     ("rel_boundaries_micro_f", "relation F1 (boundaries, micro)"),
+    ("pairs_found", "sentence pairs found"),
+    ("relatedness_pearson", "relatedness Pearson"),
+    ("relatedness_mse", "relatedness MSE (lower is better)"),
+    ("entailment_acc", "entailment acc"),
 ]
+# Metrics printed as they are, not as percentages.
+RAW_METRICS = ("relatedness_pearson", "relatedness_mse")
 ENTS_KEY = "ents"  # the span group with all gold entities (doc.ents holds no overlaps)
 
 Log = Callable[[str], None]
@@ -394,6 +400,7 @@ def score_examples(
         if scores["noun_chunks_f"] is None:
             notes["noun_chunks_f"] = "the pipeline has no doc.noun_chunks (needs a parse)"
     _score_entities(examples, scores, missing)
+    _score_pairs(examples, scores, missing)
     return scores, notes
 
 
@@ -441,6 +448,32 @@ def _score_entities(
         else:
             for key in keys:
                 missing(key, "the pipeline does not predict doc._.relations")
+
+
+def _score_pairs(
+    examples: List[Example], scores: Dict[str, Any], missing: Callable[[str, str], None]
+) -> None:
+    """For sentence-pair corpora: the share of gold pairs that the pipeline scored as pairs
+    (found both sentences, from raw text unless the benchmark gives gold sentences), and
+    the relatedness and entailment scores over those pairs."""
+    from .pair_scores import score_pairs
+    from .pairs import entailment_probs, is_pair_data
+
+    pair_examples = [eg for eg in examples if is_pair_data(eg.reference)]
+    if not pair_examples:
+        return
+    found = [
+        eg for eg in pair_examples
+        if eg.predicted._.relatedness is not None or entailment_probs(eg.predicted)
+    ]  # fmt: skip
+    if not found:
+        for key in ("pairs_found", "relatedness_pearson", "relatedness_mse", "entailment_acc"):
+            missing(key, "the pipeline does not score sentence pairs")
+        return
+    scores["pairs_found"] = len(found) / len(pair_examples)
+    pairs = score_pairs(found)
+    for key in ("relatedness_pearson", "relatedness_mse", "entailment_acc"):
+        scores[key] = pairs[key]
 
 
 def dependency_labels(nlp: Language) -> Optional[Set[str]]:
@@ -556,9 +589,12 @@ def markdown_report(results: Dict[str, Any]) -> str:
             for n in names:
                 value = rows[n]["accuracy"].get(corpus, {}).get(key)
                 note = rows[n].get("notes", {}).get(corpus, {}).get(key)
-                text = number(None if value is None else 100 * value, ".2f")
+                if key in RAW_METRICS:
+                    text = number(value, ".3f")
+                else:
+                    text = number(None if value is None else 100 * value, ".2f")
                 cells.append(cell(text, None if note is None else f"{n}, {corpus}: {note}"))
-            add(f"{corpus}: {label} (%)", cells)
+            add(f"{corpus}: {label}" + ("" if key in RAW_METRICS else " (%)"), cells)
     lines = [
         f"Speed: {settings['speed_texts']} texts ({rows[names[0]]['n_words']:,} tokens) from "
         f"{', '.join(corpora)}, `nlp.pipe(batch_size={settings['batch_size']})`, the full "

@@ -308,3 +308,33 @@ def test_cli_also_names_must_not_clash(setup):
     assert result.exit_code == 1 and "clash" in result.output
     result = CliRunner().invoke(app, args + ["--also", "nonsense"])
     assert result.exit_code == 1 and "NAME=PIPELINE" in result.output
+
+
+def test_pair_metrics():
+    from spacy_jmt.pairs import make_pair_doc, set_entailment
+
+    nlp = spacy.blank("en")
+    golds = [
+        make_pair_doc(nlp, "A dog runs", "A cat sleeps", relatedness=r, entailment=label)
+        for r, label in ((1.0, "NEUTRAL"), (3.0, "ENTAILMENT"), (5.0, "ENTAILMENT"))
+    ]
+    preds = [make_pair_doc(nlp, "A dog runs", "A cat sleeps") for _ in golds]
+    for pred, r, label in zip(preds[:2], (2.0, 4.0), ("NEUTRAL", "CONTRADICTION")):
+        pred._.relatedness = r
+        set_entailment(pred, label)
+    scores, notes = score_examples([Example(p, g) for p, g in zip(preds, golds)])
+    assert scores["pairs_found"] == pytest.approx(2 / 3)  # the third pair got no output
+    assert scores["relatedness_mse"] == 1.0 and scores["relatedness_pearson"] == 1.0
+    assert scores["entailment_acc"] == 0.5 and not notes
+    unscored = [make_pair_doc(nlp, "A dog runs", "A cat sleeps") for _ in golds]
+    scores, notes = score_examples([Example(p, g) for p, g in zip(unscored, golds)])
+    assert scores["entailment_acc"] is None and "pairs" in notes["entailment_acc"]
+    report = markdown_report(
+        {"settings": {"corpora": {"sick": "x"}, "speed_texts": 1, "batch_size": 1,
+                      "repeats": 1, "peers": [], "spacy_version": "3", "python": "3",
+                      "cpu_count": 2, "platform": "linux"},
+         "pipelines": {"jmt": {"components": ["jmt"], "load_s": 0.1, "words_per_s": 1.0,
+                               "n_words": 6, "peak_rss_mb": 1.0, "ratio_to_peer": {},
+                               "accuracy": {"sick": {"relatedness_mse": 0.25}}}}}
+    )  # fmt: skip
+    assert "| sick: relatedness MSE (lower is better) | 0.250 |" in report
