@@ -109,11 +109,22 @@ def convert_cli(
         Optional[Path],
         typer.Option("--dev-output", help="Output .spacy file for the dev Docs."),
     ] = None,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing",
+            help="If INPUT does not exist, say so and exit with status 0 (for optional "
+            "assets such as test splits).",
+        ),
+    ] = False,
 ) -> None:
     """Convert a CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON or SICK file to a .spacy
     (DocBin) file."""
     if (dev_fraction > 0) != (dev_output is not None):
         _fail("--dev-fraction > 0 and --dev-output must be given together")
+    if skip_missing and not input_path.exists():
+        typer.echo(f"Skipped: {input_path} is not there (an optional asset)")
+        return
     if not input_path.is_file():
         _fail(f"input file not found: {input_path}")
     outputs = [output_path] if dev_output is None else [output_path, dev_output]
@@ -129,6 +140,87 @@ def convert_cli(
             typer.echo(f"Wrote {len(part)} docs ({n_sentences} sentences) to {path}")
     except (ValueError, OSError, ImportError) as err:
         _fail(str(err))
+
+
+@app.command("evaluate")
+def evaluate_cli(
+    pipeline: Annotated[
+        str,
+        typer.Argument(help="A trained pipeline directory or an installed package name."),
+    ],
+    corpora: Annotated[
+        List[str],
+        typer.Option(
+            "--corpus",
+            "-c",
+            metavar="NAME=PATH",
+            help="A corpus to score: a name for the output and a .spacy (DocBin) file. "
+            "Repeat for several corpora.",
+        ),
+    ],
+    output: Annotated[
+        Optional[Path], typer.Option("--output", "-o", help="Write the scores here as JSON.")
+    ] = None,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing",
+            help="Skip corpora whose file does not exist (optional test splits) instead of "
+            "failing.",
+        ),
+    ] = False,
+    gold_tokens: Annotated[
+        bool,
+        typer.Option(
+            "--gold-tokens",
+            help="Give the pipeline the gold tokens instead of its tokenizer's tokens.",
+        ),
+    ] = False,
+) -> None:
+    """Score a pipeline on several corpora with its own scorers (as `spacy evaluate` does,
+    with the examples made as for training: pair data keeps its two sentences), print the
+    main scores and write all of them as JSON, one object per corpus."""
+    import spacy
+    import srsly
+
+    from .readers import MultiCorpus
+
+    paths = _parse_named(corpora, "--corpus")
+    try:
+        nlp = spacy.load(pipeline)
+    except (OSError, ValueError) as err:
+        _fail(f"cannot load {pipeline}: {err}")
+    results: Dict[str, Dict] = {}
+    for name, path in paths.items():
+        if not Path(path).exists():
+            if skip_missing:
+                typer.echo(f"{name}: skipped, {path} is not there (an optional asset)")
+                continue
+            _fail(f"corpus {name!r} not found: {path}")
+        reader = MultiCorpus({name: path}, shuffle=False, gold_tokens=gold_tokens)
+        examples = list(reader(nlp))
+        scores = nlp.evaluate(examples)
+        results[name] = scores
+        main = {k: v for k, v in scores.items() if isinstance(v, float) and "per_" not in k}
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in main.items() if k not in ("speed",))
+        typer.echo(f"{name} ({len(examples)} docs): {shown}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        srsly.write_json(output, results)
+        typer.echo(f"Wrote {output}")
+
+
+def _parse_named(values: List[str], option: str, metavar: str = "NAME=PATH") -> Dict[str, str]:
+    """Parse repeated NAME=VALUE options into a dict (names must be unique)."""
+    parsed: Dict[str, str] = {}
+    for value in values:
+        name, sep, rest = value.partition("=")
+        if not sep or not name or not rest:
+            _fail(f"{option} takes {metavar}, got {value!r}")
+        if name in parsed:
+            _fail(f"{option} name given twice: {name}")
+        parsed[name] = rest
+    return parsed
 
 
 @app.command("benchmark")
@@ -210,22 +302,11 @@ def benchmark_cli(
     PIPELINE and a peer pipeline on the same texts, and print a markdown table."""
     import json
 
-    corpora: Dict[str, Path] = {}
-    for item in corpus:
-        key, sep, path = item.partition("=")
-        if not sep or not key or not path:
-            _fail(f"--corpus takes NAME=PATH, got '{item}'")
-        if key in corpora:
-            _fail(f"--corpus name given twice: {key}")
-        if not Path(path).is_file():
+    corpora = {key: Path(path) for key, path in _parse_named(corpus, "--corpus").items()}
+    for path in corpora.values():
+        if not path.is_file():
             _fail(f"corpus file not found: {path}")
-        corpora[key] = Path(path)
-    extra: Dict[str, str] = {}
-    for item in also or []:
-        key, sep, spec = item.partition("=")
-        if not sep or not key or not spec:
-            _fail(f"--also takes NAME=PIPELINE, got '{item}'")
-        extra[key] = spec
+    extra = _parse_named(also or [], "--also", "NAME=PIPELINE")
     pipelines = {name: pipeline, **extra, **peer_pipelines(peer)}
     if len(pipelines) != 1 + len(also or []) + 2 * bool(peer):
         _fail(f"column names clash: --name '{name}', --also {list(extra)}, and the peer's")

@@ -286,3 +286,7 @@ def test_cli_missing_input(tmp_path):
     assert result.exit_code == 1
     assert result.output.strip() == f"Error: input file not found: {missing}"
     assert not output.exists()
+    args = ["convert", str(missing), str(output), "-f", "conllu", "--skip-missing"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0 and "Skipped" in result.output
+    assert not output.exists()

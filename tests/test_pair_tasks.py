@@ -250,3 +250,25 @@ def test_score_distribution_and_expectation():
     for value in (1.0, 2.25, 4.9, 5.0):
         target = torch.tensor([score_distribution(value, 5)])
         assert float(expected_scores(target.log())[0]) == pytest.approx(value)
+
+
+def test_cli_evaluate_pairs_and_optional_corpora(trained, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from spacy_jmt.cli import app
+
+    trained.to_disk(tmp_path / "nlp")
+    docs = [make_pair_doc(trained, a, b, relatedness=r, entailment=label)
+            for a, b, r, label in PAIRS]  # fmt: skip
+    DocBin(docs=docs).to_disk(tmp_path / "dev.spacy")
+    args = ["evaluate", str(tmp_path / "nlp"), "-c", f"dev={tmp_path / 'dev.spacy'}",
+            "-c", f"test={tmp_path / 'test.spacy'}", "-o", str(tmp_path / "m.json")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1 and "'test' not found" in result.output
+    result = CliRunner().invoke(app, args + ["--skip-missing"])
+    assert result.exit_code == 0, result.output
+    assert "test: skipped" in result.output
+    scores = json.loads((tmp_path / "m.json").read_text())
+    assert list(scores) == ["dev"] and scores["dev"]["entailment_acc"] == 1.0
