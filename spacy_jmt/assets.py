@@ -41,11 +41,11 @@ def copy_local_assets(
         source = local_dir / rel
         if not source.exists() and rel.suffix == ".gz":
             source = local_dir / rel.with_suffix("")
-        if not source.exists():
-            report.append((asset["dest"], "missing"))
-            continue
         if dest.exists():
             report.append((asset["dest"], "present"))
+            continue
+        if not source.exists():
+            report.append((asset["dest"], "missing"))
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
         if source.suffix != dest.suffix and dest.suffix == ".gz":
