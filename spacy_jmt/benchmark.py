@@ -27,6 +27,7 @@ from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span, Token
 from spacy.training import Example
 from spacy.vocab import Vocab
+from tqdm import tqdm
 
 from .readers import set_tokenizer_norms
 
@@ -269,13 +270,17 @@ def _worker(job_path: Path, out_path: Path) -> None:
     notes: Dict[str, Dict[str, str]] = {}
     for corpus, path in job["corpora"].items():
         say(f"scoring on {corpus}")
-        accuracy[corpus], notes[corpus] = score_corpus(nlp, Path(path), job["n_texts"], batch_size)
+        bar = f"  {name}: {corpus}" if job["verbose"] else None
+        accuracy[corpus], notes[corpus] = score_corpus(
+            nlp, Path(path), job["n_texts"], batch_size, progress=bar
+        )
         if accuracy[corpus].get("dep_uas") is not None:  # parsing within the gold sentences
             key = f"{corpus} (gold sentences)"
             say(f"scoring on {key}")
             accuracy[key], notes[key] = score_corpus(
-                nlp, Path(path), job["n_texts"], batch_size, gold_sentences=True
-            )
+                nlp, Path(path), job["n_texts"], batch_size, gold_sentences=True,
+                progress=None if bar is None else f"{bar} (gold sentences)",
+            )  # fmt: skip
     torch_module = sys.modules.get("torch")  # thinc imports it where installed
     result = {
         "pipeline": job["pipeline"],
@@ -305,6 +310,7 @@ def score_corpus(
     n_texts: int = 0,
     batch_size: int = 64,
     gold_sentences: bool = False,
+    progress: Optional[str] = None,
 ) -> Tuple[Dict[str, Any], Dict[str, str]]:
     """Run the pipeline over the gold-tokenized docs of a DocBin file and score it.
 
@@ -314,6 +320,7 @@ def score_corpus(
     batch_size (int): The batch size of `nlp.pipe`.
     gold_sentences (bool): Give the pipeline the gold sentence boundaries too (both jmt and
         spaCy's parser keep preset boundaries), to score parsing apart from segmentation.
+    progress (Optional[str]): Show a progress bar (on stderr) with this description.
     RETURNS (Tuple[Dict[str, Any], Dict[str, str]]): The scores (see `score_examples`) and
         the notes.
     """
@@ -331,6 +338,8 @@ def score_corpus(
     ]
     set_tokenizer_norms(nlp, inputs)
     predicted = nlp.pipe(inputs, batch_size=batch_size)
+    if progress is not None:
+        predicted = tqdm(predicted, total=len(inputs), desc=progress, unit="doc", leave=False)
     examples = [Example(pred, ref) for pred, ref in zip(predicted, gold)]
     return score_examples(examples, dep_labels=dependency_labels(nlp))
 

@@ -33,7 +33,7 @@ The extension is registered when this module is imported (and by
 
 import math
 from numbers import Real
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
@@ -110,7 +110,7 @@ def join_pair(doc_a: Doc, doc_b: Doc) -> Doc:
     tokens = list(doc_a) + list(doc_b)
     spaces = [bool(t.whitespace_) for t in tokens]
     spaces[len(doc_a) - 1] = True
-    starts = [i in (0, len(doc_a)) for i in range(len(tokens))]
+    starts: List[Union[bool, int, None]] = [i in (0, len(doc_a)) for i in range(len(tokens))]
     doc = Doc(doc_a.vocab, words=[t.text for t in tokens], spaces=spaces, sent_starts=starts)
     for token, source in zip(doc, tokens):
         token.norm_ = source.norm_

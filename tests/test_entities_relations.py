@@ -144,9 +144,7 @@ def test_predicted_relations_survive_docbin(trained, store_user_data):
     doc = annotate(trained, DATA[0][0])
     expected = [r.to_dict() for r in doc._.relations]
     assert expected
-    restored = list(
-        DocBin(docs=[doc], store_user_data=store_user_data).get_docs(trained.vocab)
-    )[0]
+    restored = list(DocBin(docs=[doc], store_user_data=store_user_data).get_docs(trained.vocab))[0]
     assert [r.to_dict() for r in restored._.relations] == expected
 
 

@@ -95,7 +95,7 @@ def test_reader_gives_pairs_their_sentences_and_the_splitter_learns_them(trained
         assert is_pair_data(eg.reference)
         assert [s.text for s in eg.predicted.sents] == [s.text for s in eg.reference.sents]
     # From raw text, the splitter finds the pair (no punctuation between the sentences).
-    for a, b, score, label in PAIRS:
+    for a, b, _, label in PAIRS:
         doc = trained(f"{a} {b}")
         assert [s.text for s in doc.sents] == [a, b]
         assert get_entailment(doc) == label
@@ -207,7 +207,7 @@ def test_scores(trained):
     assert scores["relatedness_mse"] < 0.1
     assert scores["entailment_acc"] == 1.0 and scores["entailment_macro_f"] == 1.0
     # The pairs' given sentences are not scored as the splitter's.
-    syntax_only = trained.evaluate(examples[len(PAIRS):])
+    syntax_only = trained.evaluate(examples[len(PAIRS) :])
     assert scores["sents_f"] == syntax_only["sents_f"]
 
 

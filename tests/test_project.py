@@ -50,7 +50,7 @@ def conll2000(n_copies: int) -> str:
         for data in SENTENCES:
             iob = ["O"] * len(data["words"])
             for start, end, label in data["chunks"]:
-                iob[start : end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
+                iob[start:end] = [f"B-{label}"] + [f"I-{label}"] * (end - start - 1)
             rows = [f"{w} {t} {c}" for w, t, c in zip(data["words"], data["tags"], iob)]
             blocks.append("\n".join(rows))
     return "\n\n".join(blocks) + "\n"

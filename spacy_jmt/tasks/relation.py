@@ -216,9 +216,7 @@ class RelationTask(Task):
                 if label in index:
                     targets[p, index[label]] = 1.0
         logits = self._score(output, candidates, pairs, training=True)
-        bce = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, targets, reduction="sum"
-        )
+        bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="sum")
         return bce / len(pairs)
 
     # -- inference --------------------------------------------------------------------------
