@@ -117,13 +117,14 @@ class JMTNetwork(nn.Module):
             if k == self.pairs_only_from:  # go on with the pair docs only
                 if not pairs[0]:
                     break
-                pair_sents = Packing([segments[i] for i in pairs[1].flatten().tolist()], T)
-                words = pair_sents.pack(sents.unpack(words, B, T))
-                H = None if H is None else pair_sents.pack(sents.unpack(H, B, T))
-                label_embs = {
-                    n: pair_sents.pack(sents.unpack(e, B, T)) for n, e in label_embs.items()
-                }
-                sents, pairs = pair_sents, (pairs[0], torch.arange(2 * len(pairs[0])).view(-1, 2))
+                kept = Packing([segments[i] for i in pairs[1].flatten().tolist()], T)
+
+                def repack(rows: torch.Tensor) -> torch.Tensor:
+                    return kept.pack(sents.unpack(rows, B, T))
+
+                words, H = repack(words), None if H is None else repack(H)
+                label_embs = {name: repack(emb) for name, emb in label_embs.items()}
+                sents, pairs = kept, (pairs[0], torch.arange(2 * len(pairs[0])).view(-1, 2))
             parts = [words] if H is None or self.shortcut else []
             parts += ([H] if H is not None else []) + list(label_embs.values())
             H = level(torch.cat(parts, dim=-1), sents)
