@@ -118,12 +118,9 @@ class JMTNetwork(nn.Module):
                 if not pairs[0]:
                     break
                 kept = Packing([segments[i] for i in pairs[1].flatten().tolist()], T)
-
-                def repack(rows: torch.Tensor) -> torch.Tensor:
-                    return kept.pack(sents.unpack(rows, B, T))
-
-                words, H = repack(words), None if H is None else repack(H)
-                label_embs = {name: repack(emb) for name, emb in label_embs.items()}
+                words = repack(words, sents, kept, B, T)
+                H = None if H is None else repack(H, sents, kept, B, T)
+                label_embs = {n: repack(e, sents, kept, B, T) for n, e in label_embs.items()}
                 sents, pairs = kept, (pairs[0], torch.arange(2 * len(pairs[0])).view(-1, 2))
             parts = [words] if H is None or self.shortcut else []
             parts += ([H] if H is not None else []) + list(label_embs.values())
@@ -171,6 +168,11 @@ class JMTNetwork(nn.Module):
                 if key in out:
                     out[key] = packing.unpack(out[key], B, T)
             outputs[t["name"]] = out
+
+
+def repack(rows: torch.Tensor, old: Packing, new: Packing, B: int, T: int) -> torch.Tensor:
+    """Move packed rows from one packing to another that covers some of the same tokens."""
+    return new.pack(old.unpack(rows, B, T))
 
 
 def find_pairs(segments: List[Segment]) -> Tuple[List[int], torch.Tensor]:
