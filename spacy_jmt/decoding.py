@@ -130,6 +130,10 @@ def bio_viterbi(log_probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     continues = (prefixes[:, None] != "O") & (kinds[:, None] == kinds)
     transitions = np.where(~inside | continues, 0.0, -np.inf)
     emissions = _finite(log_probs)
+    # The best tag per token is the best sequence of all; if it is valid, it is the answer.
+    greedy = emissions.argmax(axis=1)
+    if not inside[greedy[0]] and np.isfinite(transitions[greedy[:-1], greedy[1:]]).all():
+        return greedy.astype(np.int64)
     best = np.where(inside, -np.inf, emissions[0])
     backpointers = np.zeros((n, len(labels)), dtype=np.int64)
     for i in range(1, n):
