@@ -49,6 +49,30 @@ class PairTask(Task):
     def gold_labels(self, example: Example) -> Iterable[str]:
         return self.fixed_labels if self.gold(example) is not None else ()
 
+    def target(self, value: Any) -> Any:
+        """RETURNS: The loss target of a gold value."""
+        raise NotImplementedError
+
+    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+        """RETURNS (Tensor): The mean loss of the logits (n, n_labels) against the targets."""
+        raise NotImplementedError
+
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional[torch.Tensor]:
+        own = self.pair_outputs(outputs)
+        if own is None:
+            return None
+        rows, targets = [], []
+        for i, b in enumerate(own["docs"]):
+            value = self.gold(examples[b])
+            if value is not None:
+                rows.append(i)
+                targets.append(self.target(value))
+        if not rows:
+            return None
+        return self.pair_loss(own["logits"][rows], targets)
+
     def pair_outputs(self, outputs: Dict[str, Dict[str, Any]]) -> Optional[Dict[str, Any]]:
         """RETURNS: The head's outputs ("logits" per pair, "docs": their batch indices), or
         None if the batch held no pair."""
@@ -65,21 +89,11 @@ class RelatednessTask(PairTask):
     def gold(self, example: Example) -> Optional[float]:
         return example.reference._.relatedness
 
-    def loss(
-        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
-        own = self.pair_outputs(outputs)
-        if own is None:
-            return None
-        rows, targets = [], []
-        for i, b in enumerate(own["docs"]):
-            value = self.gold(examples[b])
-            if value is not None:
-                rows.append(i)
-                targets.append(score_distribution(value, len(self.labels)))
-        if not rows:
-            return None
-        log_probs = torch.log_softmax(own["logits"][rows], dim=-1)
+    def target(self, value: float) -> List[float]:
+        return score_distribution(value, len(self.labels))
+
+    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits, dim=-1)
         return torch.nn.functional.kl_div(log_probs, torch.tensor(targets), reduction="batchmean")
 
     def set_annotations(
@@ -130,22 +144,11 @@ class EntailmentTask(PairTask):
     def gold(self, example: Example) -> Optional[str]:
         return gold_entailment(example.reference)
 
-    def loss(
-        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
-        own = self.pair_outputs(outputs)
-        if own is None:
-            return None
-        index = {label: i for i, label in enumerate(self.labels)}
-        rows, targets = [], []
-        for i, b in enumerate(own["docs"]):
-            label = self.gold(examples[b])
-            if label is not None:
-                rows.append(i)
-                targets.append(index[label])
-        if not rows:
-            return None
-        return torch.nn.functional.cross_entropy(own["logits"][rows], torch.tensor(targets))
+    def target(self, value: str) -> int:
+        return self.labels.index(value)
+
+    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits, torch.tensor(targets))
 
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
