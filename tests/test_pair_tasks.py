@@ -235,7 +235,8 @@ def test_docs_without_pair_gold_give_no_pair_loss():
         ({"e": {"kind": "entailment", "relatedness_task": "x"}}, "not a relatedness task"),
         ({"r": {"kind": "relatedness", "level": 2}, "e": {"kind": "entailment",
           "relatedness_task": "r"}}, "must not sit below"),
-        ({"a": {"kind": "relatedness"}, "b": {"kind": "relatedness"}}, "Only one relatedness"),
+        ({"a": {"kind": "relatedness"}, "b": {"kind": "relatedness"}},
+         "may write doc._.relatedness"),
     ],
 )  # fmt: skip
 def test_config_errors(tasks, match):

@@ -51,13 +51,16 @@ def build_tasks(
                 "sentences it finds bound every level above it"
             )
         t.link({task.name: task for task in tasks})
-    owners = [t.name for t in tasks if t.cfg.get("doc_ents")]
-    if len(owners) > 1:
-        raise ValueError(f"Only one task may write doc.ents (doc_ents = true): {owners}")
-    for cls, target in ((RelatednessTask, "doc._.relatedness"), (EntailmentTask, "doc.cats")):
-        owners = [t.name for t in tasks if isinstance(t, cls)]
+    # Doc attributes that only one task may write.
+    single_owner = {
+        "doc.ents (doc_ents = true)": lambda t: bool(t.cfg.get("doc_ents")),
+        "doc._.relatedness (a relatedness task)": lambda t: isinstance(t, RelatednessTask),
+        "doc.cats (an entailment task)": lambda t: isinstance(t, EntailmentTask),
+    }
+    for target, owns in single_owner.items():
+        owners = [t.name for t in tasks if owns(t)]
         if len(owners) > 1:
-            raise ValueError(f"Only one {cls.kind} task may write {target}: {owners}")
+            raise ValueError(f"Only one task may write {target}: {owners}")
     return tasks
 
 
