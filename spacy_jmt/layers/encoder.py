@@ -69,8 +69,8 @@ class Packing:
         positions = self.padded
         if segments is not None:
             positions = positions[segments, : int(self.lengths[segments].max())]
-        rows = torch.cat([rows, rows.new_zeros(1, rows.shape[-1])])  # row -1: padding
-        return rows[positions]
+        padded = rows[positions.clamp(min=0)]  # only the output is copied, not all rows
+        return padded.masked_fill((positions < 0)[..., None], 0.0)
 
     def buckets(self, size: int) -> List[torch.Tensor]:
         """RETURNS (List[Tensor]): The segment indices in groups of up to `size` segments of
