@@ -243,16 +243,16 @@ def _worker(job_path: Path, out_path: Path) -> None:
         if job["verbose"]:
             print(f"  {name}: {line}", file=sys.stderr, flush=True)
 
-    if job["n_threads"]:
+    start = time.perf_counter()
+    nlp = load_pipeline(job["pipeline"])
+    load_s = time.perf_counter() - start
+    if job["n_threads"]:  # after loading: a pipeline may set its own (spacy-jmt.torch_threads)
         try:
             import torch
 
             torch.set_num_threads(job["n_threads"])
         except ImportError:
             pass
-    start = time.perf_counter()
-    nlp = load_pipeline(job["pipeline"])
-    load_s = time.perf_counter() - start
     rss_after_load = peak_rss_mb()
     say(f"loaded in {load_s:.2f} s; running {', '.join(nlp.pipe_names)}")
     texts = json.loads(Path(job["texts"]).read_text(encoding="utf8"))

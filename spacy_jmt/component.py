@@ -7,7 +7,7 @@ stays cheap in environments where the plugin is installed.
 import warnings
 from itertools import islice
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy
 import srsly
@@ -21,7 +21,8 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .model import attach_network, get_torch_network
+from .growth import Anchor, check_tasks, copy_weights, freeze_levels, load_source
+from .model import attach_network
 
 DEFAULT_JMT_MODEL = """
 [model]
@@ -73,6 +74,7 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
         "max_sentence_length": 256,
         "successive_regularization": 0.0,
         "successive_regularization_interval": 0,
+        "frozen_levels": 0,
         "scorer": {"@scorers": "spacy-jmt.jmt_scorer.v1"},
     },
     default_score_weights={
@@ -96,6 +98,7 @@ def make_jmt(
     max_sentence_length: int,
     successive_regularization: float,
     successive_regularization_interval: int,
+    frozen_levels: int,
     scorer: Optional[Callable],
 ) -> "JMT":
     """Create a `jmt` component.
@@ -111,9 +114,13 @@ def make_jmt(
         windows of this many tokens, each with its own tree. Bounds time and memory per
         sentence (arc scores are quadratic in sentence length).
     successive_regularization (float): Strength of JMT's successive regularization: the
-        squared drift of the hierarchy's levels from an anchor copy is added to the loss.
+        squared drift of the anchored parameters from their values at the anchor is added
+        to the loss. Anchored are the tok2vec and the levels; in a pipeline grown from a
+        trained one (`grow_from`), the tok2vec and everything it inherited.
     successive_regularization_interval (int): Refresh the anchor every this many updates
         (0: keep the anchor taken at the first update or by `set_anchor`).
+    frozen_levels (int): Train without updating the lowest N levels (level 0: the tok2vec;
+        level k: the k-th BiLSTM) and the heads of the tasks on them. 0: train everything.
     scorer (Optional[Callable]): The scoring method.
     """
     return JMT(
@@ -125,6 +132,7 @@ def make_jmt(
         max_sentence_length=max_sentence_length,
         successive_regularization=successive_regularization,
         successive_regularization_interval=successive_regularization_interval,
+        frozen_levels=frozen_levels,
         scorer=scorer,
     )
 
@@ -143,6 +151,7 @@ class JMT(TrainablePipe):
         max_sentence_length: int = 256,
         successive_regularization: float = 0.0,
         successive_regularization_interval: int = 0,
+        frozen_levels: int = 0,
         scorer: Optional[Callable] = None,
     ) -> None:
         from .tasks import build_tasks
@@ -160,10 +169,13 @@ class JMT(TrainablePipe):
             "max_sentence_length": max_sentence_length,
             "successive_regularization": successive_regularization,
             "successive_regularization_interval": successive_regularization_interval,
+            "frozen_levels": frozen_levels,
+            "grown_from": None,
         }
         self.tasks = build_tasks(self.cfg["tasks"])
         self.model.attrs["get_segments"] = self._segmenter
-        self._anchor: Optional[Dict[str, Any]] = None
+        self._anchor: Optional[Anchor] = None
+        self._inherited: Optional[Set[str]] = None  # torch parameters copied by grow_from
         self._n_updates = 0
         self._install_noun_chunks()
 
@@ -381,10 +393,10 @@ class JMT(TrainablePipe):
         raise NotImplementedError("JMT computes its losses per task inside update()")
 
     def set_anchor(self) -> None:
-        """Take the current parameters of the hierarchy's levels as the anchor that
+        """Take the current values of the anchored parameters (the tok2vec and the levels;
+        after `grow_from`, the tok2vec and everything inherited) as the anchor that
         successive regularization pulls towards."""
-        network = get_torch_network(self.model)
-        self._anchor = {n: p.detach().clone() for n, p in network.levels.named_parameters()}
+        self._anchor = Anchor(self.model, self._inherited)
 
     def _successive_regularization(self) -> None:
         strength = self.cfg["successive_regularization"]
@@ -394,17 +406,15 @@ class JMT(TrainablePipe):
         if self._anchor is None or (interval and self._n_updates % interval == 0):
             self.set_anchor()
             return
-        penalty = self.drift_penalty()
-        (strength * penalty).backward()
+        self._anchor.add_gradient(strength)
 
-    def drift_penalty(self) -> Any:
-        """RETURNS (torch.Tensor): The squared L2 distance of the levels' parameters from the
+    def drift_penalty(self) -> float:
+        """RETURNS (float): The squared L2 distance of the anchored parameters from the
         anchor (0 right after `set_anchor`)."""
         if self._anchor is None:
             self.set_anchor()
-        network = get_torch_network(self.model)
         assert self._anchor is not None
-        return sum(((p - self._anchor[n]) ** 2).sum() for n, p in network.levels.named_parameters())
+        return self._anchor.drift()
 
     def initialize(
         self,
@@ -412,6 +422,7 @@ class JMT(TrainablePipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[Dict[str, List[str]]] = None,
+        grow_from: Optional[str] = None,
     ) -> None:
         """Infer each task's labels from the data (or take them from `labels`), size the
         network and initialize the model.
@@ -419,10 +430,17 @@ class JMT(TrainablePipe):
         get_examples (Callable[[], Iterable[Example]]): Returns a representative sample.
         nlp (Optional[Language]): The pipeline.
         labels (Optional[Dict[str, List[str]]]): Labels per task, e.g. from `spacy init labels`.
+        grow_from (Optional[str]): A trained pipeline (directory or package) whose `jmt`
+            tasks are all in this config: they keep their labels, learned state and weights
+            (tok2vec, levels, heads), and only the new tasks start fresh (spacy_jmt.growth).
         """
         validate_get_examples(get_examples, "JMT.initialize")
         sample = list(islice(get_examples(), 1000))
-        labels = labels or {}
+        source = load_source(grow_from, self.name) if grow_from else None
+        labels = dict(labels or {})
+        if source is not None:
+            check_tasks(source.cfg["tasks"], self.cfg["tasks"])
+            labels = {**source.labels, **labels}
         found: Dict[str, set] = {t.name: set(t.labels) for t in self.tasks if t.name not in labels}
         for task in self.tasks:
             task.state.clear()
@@ -440,6 +458,10 @@ class JMT(TrainablePipe):
                     Errors.E143.format(name=self.name) + f" (task '{task.name}' found no labels)"
                 )
             self.cfg["labels"][task.name] = task.labels
+        if source is not None:
+            for task in self.tasks:
+                if task.name in source.cfg["states"]:
+                    task.state = source.cfg["states"][task.name]
         self.cfg["states"] = {task.name: task.state for task in self.tasks}
         for task in self.tasks:
             message = task.data_warning()
@@ -451,9 +473,14 @@ class JMT(TrainablePipe):
         self.cfg["width_in"] = tok2vec.get_dim("nO")
         self._build_network()
         self.model.get_ref("network").initialize()
+        if source is not None:
+            self._inherited = copy_weights(source, self)
+            self.cfg["grown_from"] = {"pipeline": str(grow_from), "tasks": sorted(source.labels)}
 
     def _build_network(self) -> None:
-        attach_network(self.model, self.cfg["width_in"], [task.spec() for task in self.tasks])
+        specs = [task.spec() for task in self.tasks]
+        attach_network(self.model, self.cfg["width_in"], specs)
+        freeze_levels(self.model, specs, self.cfg["frozen_levels"])
         self._anchor = None
 
     def _check_initialized(self) -> None:

@@ -94,12 +94,14 @@ def get_torch_network(model: Model):
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, Callable]:
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
-    Xs, backprop_tok2vec = tok2vec(docs, is_train)
+    frozen = model.attrs.get("frozen_tok2vec", False)  # spacy_jmt.growth.freeze_levels
+    Xs, backprop_tok2vec = tok2vec(docs, is_train and not frozen)
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
     Y, backprop_network = network((Xs, get_segments), is_train)
 
     def backprop(dY: JMTOutput) -> Any:
-        return backprop_tok2vec(backprop_network(dY))
+        dXs = backprop_network(dY)
+        return [] if frozen else backprop_tok2vec(dXs)
 
     return Y, backprop
 

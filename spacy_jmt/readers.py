@@ -3,7 +3,7 @@
 import itertools
 import random
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Union
+from typing import Callable, Dict, Iterator, List, Optional, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -116,7 +116,7 @@ class MultiCorpus:
 
     def __init__(
         self,
-        paths: Dict[str, Union[str, Path]],
+        paths: Dict[str, Optional[Union[str, Path]]],
         *,
         schedule: str = "proportional",
         temperature: float = 1.0,
@@ -127,7 +127,9 @@ class MultiCorpus:
     ) -> None:
         """Initialize the reader. Files are read when it is called.
 
-        paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory.
+        paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory; a
+            corpus whose path is null or "" is left out (optional corpora, e.g. rehearsal
+            data switched on from the command line).
         schedule (str): "proportional", "uniform" or "temperature".
         temperature (float): The temperature T of the "temperature" schedule.
         epoch_size (int): Examples per call (epoch); 0 is the sum of the corpus sizes.
@@ -138,12 +140,13 @@ class MultiCorpus:
         gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's
             (to train and evaluate for gold tokenization).
         """
-        if not paths:
+        kept = {name: Path(path) for name, path in paths.items() if path}  # null: left out
+        if not kept:
             raise ValueError("spacy-jmt.MultiCorpus.v1 needs at least one corpus in `paths`")
         if epoch_size < 0:
             raise ValueError(f"epoch_size must be >= 0, got {epoch_size}")
         _check_schedule(schedule, temperature)
-        self.paths = {name: Path(path) for name, path in paths.items()}
+        self.paths = kept
         self.schedule = schedule
         self.temperature = temperature
         self.epoch_size = epoch_size
@@ -191,7 +194,7 @@ class MultiCorpus:
 
 @registry.readers("spacy-jmt.MultiCorpus.v1")
 def create_multi_corpus(
-    paths: Dict[str, Union[str, Path]],
+    paths: Dict[str, Optional[Union[str, Path]]],
     schedule: str = "proportional",
     temperature: float = 1.0,
     epoch_size: int = 0,
@@ -201,7 +204,8 @@ def create_multi_corpus(
 ) -> Callable[[Language], Iterator[Example]]:
     """Create a reader that mixes several DocBin corpora (spacy-jmt.MultiCorpus.v1).
 
-    paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory.
+    paths (Dict[str, Union[str, Path]]): Corpus name -> .spacy file or directory; null
+        or "" leaves the corpus out.
     schedule (str): "proportional", "uniform" or "temperature".
     temperature (float): The temperature T of the "temperature" schedule (p_i ∝ n_i^(1/T)).
     epoch_size (int): Examples per epoch; 0 is the sum of the corpus sizes.

@@ -96,11 +96,11 @@ def _trained_nlp(successive_regularization: float):
 def test_drift_penalty_is_zero_at_the_anchor_and_grows_with_training():
     nlp, jmt, examples, optimizer = _trained_nlp(0.0)
     jmt.set_anchor()
-    assert jmt.drift_penalty().item() == 0.0
+    assert jmt.drift_penalty() == 0.0
     previous = 0.0
     for _ in range(3):
         nlp.update(examples, sgd=optimizer)
-        drift = jmt.drift_penalty().item()
+        drift = jmt.drift_penalty()
         assert drift > previous
         previous = drift
 

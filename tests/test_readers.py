@@ -71,6 +71,13 @@ def test_proportional_without_shuffle_is_concatenation(paths, nlp):
     assert texts(reader, nlp) == expected
 
 
+def test_null_paths_leave_their_corpus_out(paths, nlp):
+    """A config can name optional corpora (rehearsal data) and switch them on by path."""
+    reader = create_multi_corpus({**paths, "extra": None, "more": ""}, shuffle=False)
+    expected = [f"{name} {i}" for name, size in SIZES.items() for i in range(size)]
+    assert texts(reader, nlp) == expected
+
+
 def test_proportional_with_shuffle_is_a_permutation(paths, nlp):
     fix_random_seed(0)
     reader = create_multi_corpus(paths, schedule="proportional", shuffle=True)
@@ -155,6 +162,7 @@ def test_empty_corpus_names_it(paths, nlp, tmp_path):
     "kwargs,match",
     [
         ({"paths": {}}, "at least one corpus"),
+        ({"paths": {"a": None}}, "at least one corpus"),
         ({"paths": {"a": "a.spacy"}, "schedule": "mixed"}, "Unknown schedule"),
         ({"paths": {"a": "a.spacy"}, "epoch_size": -1}, "epoch_size"),
     ],
