@@ -2,7 +2,7 @@
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Dict, List, NoReturn, Optional
+from typing import Annotated, Any, Dict, List, NoReturn, Optional
 
 import typer
 
@@ -454,3 +454,92 @@ def render_cli(
     output_path.parent.mkdir(parents=True, exist_ok=True)
     output_path.write_text(markup, encoding="utf8")
     typer.echo(f"Wrote {len(docs)} docs to {output_path}")
+
+
+@app.command("weights")
+def weights_cli(
+    pipeline: Annotated[
+        str,
+        typer.Argument(
+            help="A pipeline (directory or installed package) whose jmt component has "
+            "communication between its tasks (model setting `communication`).",
+        ),
+    ],
+    output_path: Annotated[
+        Path, typer.Argument(metavar="OUTPUT", help="The heatmap, an .svg file.")
+    ],
+    corpus: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--corpus",
+            "-c",
+            help="A .spacy (DocBin) file: the weights averaged over all tokens of its texts "
+            "(which run through the pipeline's tokenizer; their annotation is not read).",
+        ),
+    ] = None,
+    text: Annotated[
+        Optional[str],
+        typer.Option(
+            "--text",
+            "-t",
+            help="One text instead: a map with a row per token and a column per (receiver, "
+            "sender) pair.",
+        ),
+    ] = None,
+    n_docs: Annotated[
+        int, typer.Option("--n-docs", "-n", min=0, help="Only the first N docs (0: all).")
+    ] = 0,
+    component: Annotated[
+        str, typer.Option("--component", help="The name of the jmt component.")
+    ] = "jmt",
+    output_json: Annotated[
+        Optional[Path],
+        typer.Option("--output-json", help="Also write the weights as JSON to this file."),
+    ] = None,
+) -> None:
+    """Draw the learned task-to-task weights of a jmt pipeline as an SVG heatmap: receiver x
+    sender, averaged over a corpus (--corpus), or per token for one text (--text)."""
+    import json
+
+    import spacy
+    from spacy.tokens import DocBin
+    from tqdm import tqdm
+
+    from .heatmap import heatmap_svg
+
+    if (corpus is None) == (text is None):
+        _fail("give exactly one of --corpus and --text")
+    if output_path.suffix.lower() != ".svg":
+        _fail(f"OUTPUT must end in .svg, got {output_path}")
+    try:
+        nlp = spacy.load(pipeline)
+        jmt: Any = nlp.get_pipe(component)
+        if corpus is not None:
+            gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
+            gold = gold[:n_docs] if n_docs else gold
+            docs = [nlp.make_doc(doc.text) for doc in tqdm(gold, desc="tokenizing", leave=False)]
+            found = jmt.task_weights(tqdm(docs, desc="weights", unit="doc", leave=False))
+            names = found["tasks"]
+            title = f"task-to-task weights, mean over {found['n_tokens']:,} tokens"
+            svg = heatmap_svg(found["mean"].tolist(), names, names, title)
+            data = {"tasks": names, "mean": found["mean"].tolist(), "n_tokens": found["n_tokens"]}
+        else:
+            doc = nlp.make_doc(text or "")
+            found = jmt.task_weights([doc])
+            names, weights = found["tasks"], found["per_token"][0]
+            pairs = [(i, j) for i in range(len(names)) for j in range(len(names))
+                     if found["mean"][i, j] > 0]  # fmt: skip
+            columns = [f"{names[i]} ← {names[j]}" for i, j in pairs]
+            values = [[float(w[i, j]) for i, j in pairs] for w in weights]
+            rows = [token.text for token in doc]
+            svg = heatmap_svg(values, rows, columns, f"task-to-task weights: {text}", "token",
+                              "receiver ← sender")  # fmt: skip
+            data = {"tasks": names, "tokens": rows, "per_token": weights.tolist()}
+    except (ValueError, OSError, KeyError) as err:
+        _fail(str(err))
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    output_path.write_text(svg, encoding="utf8")
+    typer.echo(f"Wrote {output_path}")
+    if output_json is not None:
+        output_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
+        typer.echo(f"Wrote {output_json}")

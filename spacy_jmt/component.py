@@ -22,7 +22,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from .growth import Anchor, check_tasks, copy_weights, freeze_levels, load_source
-from .model import attach_network
+from .model import attach_network, get_torch_network
 
 DEFAULT_JMT_MODEL = """
 [model]
@@ -248,6 +248,45 @@ class JMT(TrainablePipe):
             return
         for task in self.tasks:
             task.set_annotations(docs, outputs, self.cfg["overwrite"])
+
+    def task_weights(self, docs: Iterable[Doc], batch_size: int = 64) -> Dict[str, Any]:
+        """The learned task-to-task weights of the communication graph (model setting
+        `communication`): how much each task listened to each other task, token by token.
+
+        docs (Iterable[Doc]): The docs to run the network on (their annotation is not read).
+        batch_size (int): Docs per forward pass.
+        RETURNS (Dict[str, Any]): "tasks": the nodes (task names, in order); "mean":
+            (n_tasks, n_tasks) array, receiver x sender, the weights averaged over all tokens
+            (each row of a task that hears anyone sums to 1; zeros where a task may not
+            hear another); "per_token": one (len(doc), n_tasks, n_tasks) array per doc;
+            "n_tokens": the tokens averaged over.
+        """
+        from .layers.communication import communicating_tasks
+
+        graph = get_torch_network(self.model).graph if self.is_initialized else None
+        if graph is None:
+            raise ValueError(
+                f"Component '{self.name}' has no communication between its tasks (model "
+                'setting `communication` is "none")'
+            )
+        names = [t["name"] for t in communicating_tasks([t.spec() for t in self.tasks])]
+        index = {name: i for i, name in enumerate(names)}
+        per_token: List[numpy.ndarray] = []
+        for batch in util.minibatch(list(docs), size=batch_size):
+            weights = [numpy.zeros((len(doc), len(names), len(names)), "f") for doc in batch]
+            outputs = self.predict(batch)
+            for receiver, heard in graph.senders.items():
+                if "messages" not in outputs.get(receiver, {}):
+                    continue
+                messages = outputs[receiver]["messages"].numpy()  # (batch, T, n_senders)
+                columns = [index[j] for j in heard]
+                for b, doc in enumerate(batch):
+                    weights[b][:, index[receiver], columns] = messages[b, : len(doc)]
+            per_token.extend(weights)
+        n_tokens = sum(len(w) for w in per_token)
+        total = sum((w.sum(0) for w in per_token), numpy.zeros((len(names), len(names)), "f"))
+        mean = total / max(n_tokens, 1)
+        return {"tasks": names, "mean": mean, "per_token": per_token, "n_tokens": n_tokens}
 
     def compare(self, doc_a: Doc, doc_b: Doc) -> Dict[str, Any]:
         """Relatedness and entailment of one sentence pair (see `compare_batch`).

@@ -12,6 +12,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.types import Floats2d
 
+# The communication structures between task layers (spacy_jmt.layers.communication).
+STRUCTURES = ("none", "complete", "star")
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
 
@@ -25,6 +27,7 @@ def build_jmt_model(
     dropout: float = 0.2,
     arc_width: int = 256,
     label_width: int = 64,
+    communication: str = "none",
 ) -> Model[List[Doc], JMTOutput]:
     """Build the hierarchical multi-task model.
 
@@ -36,8 +39,13 @@ def build_jmt_model(
     dropout (float): Dropout rate inside the network.
     arc_width (int): Width of the parser's arc MLPs.
     label_width (int): Width of the parser's label MLPs.
+    communication (str): Messages between the task layers: "none" (the plain hierarchy),
+        "complete" (every task hears every task it may read) or "star" (through a shared
+        hub); see spacy_jmt.layers.communication.
     RETURNS (Model[List[Doc], JMTOutput]): The model; call `attach_network` before use.
     """
+    if communication not in STRUCTURES:
+        raise ValueError(f"communication must be one of {STRUCTURES}, got {communication!r}")
     return Model(
         "jmt",
         forward,
@@ -50,6 +58,7 @@ def build_jmt_model(
             "dropout": dropout,
             "arc_width": arc_width,
             "label_width": label_width,
+            "communication": communication,
             "get_segments": None,
         },
     )
@@ -75,6 +84,7 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
         a["label_embedding_width"],
         a["shortcut_connections"],
         a["dropout"],
+        a.get("communication", "none"),
     )
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from .communication import TaskGraph, senders
 from .encoder import BiLSTM, Packing, Segment, pad_flat
 from .heads import BiaffineHead, PairHead, RelationHead, TaggerHead
 
@@ -40,6 +41,8 @@ class JMTNetwork(nn.Module):
     label_width (int): Width of the label embeddings (0 disables them).
     shortcut (bool): Whether levels above the first also read the word representations.
     dropout (float): Dropout rate.
+    communication (str): "none", "complete" or "star": messages between the task layers
+        (spacy_jmt.layers.communication).
     """
 
     def __init__(
@@ -50,6 +53,7 @@ class JMTNetwork(nn.Module):
         label_width: int,
         shortcut: bool,
         dropout: float,
+        communication: str = "none",
     ):
         super().__init__()
         self.tasks = tasks
@@ -85,6 +89,11 @@ class JMTNetwork(nn.Module):
                     width_t, t["n_labels"], t["depth"], width, label_width, dropout
                 )
         self.heads = nn.ModuleDict(heads)
+        self.graph = (
+            TaskGraph(communication, tasks, width, width_in)
+            if senders(communication, tasks)
+            else None
+        )
         # The first level from which on only pair tasks sit (None: another task is on top).
         top = max((t["level"] for t in tasks if t["kind"] not in PAIR_KINDS), default=0)
         self.pairs_only_from = top + 1 if top < self.n_levels else None
@@ -113,6 +122,7 @@ class JMTNetwork(nn.Module):
         label_embs = {n: sents.pack(docs.unpack(e, B, T)) for n, e in label_embs.items()}
         pairs = find_pairs(segments)
         H = None
+        talk = None if self.graph is None else Talk(self.graph, words)
         for k, level in enumerate(self.levels, start=1):
             if k == self.pairs_only_from:  # go on with the pair docs only
                 if not pairs[0]:
@@ -126,7 +136,9 @@ class JMTNetwork(nn.Module):
             parts += ([H] if H is not None else []) + list(label_embs.values())
             H = level(torch.cat(parts, dim=-1), sents)
             tasks = [t for t in self.tasks if t["level"] == k]
-            self._run_heads(tasks, H, sents, outputs, label_embs, B, T, pairs)
+            if talk is not None:
+                talk.levels[k] = H
+            self._run_heads(tasks, H, sents, outputs, label_embs, B, T, pairs, talk)
             for t in tasks:
                 if t["name"] in outputs:
                     outputs[t["name"]]["segments"] = segments
@@ -142,12 +154,20 @@ class JMTNetwork(nn.Module):
         B: int,
         T: int,
         pairs: Optional[Tuple[List[int], torch.Tensor]] = None,
+        talk: Optional["Talk"] = None,
     ) -> None:
         """Run the heads of these tasks on packed rows H; store their outputs in doc layout
         and add their label embeddings (packed rows) to label_embs. A pair head runs on the
-        pairs (the docs, and their two segments in the packing) if there are any."""
+        pairs (the docs, and their two segments in the packing) if there are any. With
+        `talk`, a task hears the others first (its weights go to its outputs' "messages")."""
+        level_H = H
         for t in tasks:
             head = self.heads[t["name"]]
+            messages = None
+            if talk is not None and t["name"] in talk.graph.senders:
+                H, messages = talk.graph(t["name"], level_H, talk.levels, talk.words, talk.cache)
+            else:
+                H = level_H
             if isinstance(head, PairHead):
                 if pairs is None or not pairs[0]:
                     continue
@@ -164,10 +184,23 @@ class JMTNetwork(nn.Module):
                     out, emb = out
                 if emb is not None:
                     label_embs[t["name"]] = emb
-            for key in ("logits", "lab_dep", "lab_head", "features"):
+            if messages is not None:
+                out["messages"] = messages.detach()
+            for key in ("logits", "lab_dep", "lab_head", "features", "messages"):
                 if key in out:
                     out[key] = packing.unpack(out[key], B, T)
             outputs[t["name"]] = out
+
+
+class Talk:
+    """What the task graph needs during one forward pass: the level outputs so far, the word
+    representations and the senders' keys and values (all packed rows of the sentences)."""
+
+    def __init__(self, graph: TaskGraph, words: torch.Tensor):
+        self.graph = graph
+        self.words = words
+        self.levels: Dict[int, torch.Tensor] = {}
+        self.cache: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}
 
 
 def repack(rows: torch.Tensor, old: Packing, new: Packing, B: int, T: int) -> torch.Tensor:
