@@ -4,6 +4,8 @@ This module imports neither torch nor the task kinds at import time, so that `sp
 stays cheap in environments where the plugin is installed.
 """
 
+import hashlib
+import os
 import warnings
 from itertools import islice
 from pathlib import Path
@@ -559,7 +561,10 @@ class JMT(TrainablePipe):
         return util.to_bytes(serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "JMT":
-        msg = srsly.msgpack_loads(bytes_data)
+        try:
+            msg = srsly.msgpack_loads(bytes_data)
+        except ValueError as err:
+            raise ValueError(f"[spacy-jmt] cannot load '{self.name}' from bytes: {err}") from err
         if "cfg" in msg and "cfg" not in exclude:
             self._restore(srsly.json_loads(msg["cfg"]))
         if "vocab" in msg and "vocab" not in exclude:
@@ -569,28 +574,75 @@ class JMT(TrainablePipe):
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Save the component. The weights are written first and the cfg last, each to a
+        temporary file that replaces the old one only when complete, and the cfg records the
+        weights' checksum: a save cut off halfway leaves no directory that loads as if it
+        were whole (`from_disk` refuses it, naming the file)."""
         path = Path(path)
-        serialize = {
-            "cfg": lambda p: srsly.write_json(p, self.cfg),
-            "vocab": lambda p: self.vocab.to_disk(p, exclude=exclude),
-            "model": lambda p: p.open("wb").write(self.model.to_bytes()),
-        }
-        util.to_disk(path, serialize, exclude)
+        path.mkdir(parents=True, exist_ok=True)
+        digest = ""
+        if "model" not in exclude:
+            weights = self.model.to_bytes()
+            digest = hashlib.sha256(weights).hexdigest()
+            _write_atomic(path / "model", weights)
+        if "vocab" not in exclude:
+            self.vocab.to_disk(path / "vocab", exclude=exclude)
+        if "cfg" not in exclude:
+            cfg = {**self.cfg, MODEL_CHECKSUM: digest}
+            _write_atomic(path / "cfg", srsly.json_dumps(cfg, indent=2).encode("utf8"))
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "JMT":
+        """Load the component; a missing, truncated or mismatched file gets a ValueError
+        that names it."""
         path = Path(path)
-
-        def load_model(p: Path) -> None:
-            with p.open("rb") as file_:
-                self.model.from_bytes(file_.read())
-
-        deserialize: Dict[str, Callable[[Path], Any]] = {
-            "cfg": lambda p: self._restore(srsly.read_json(p)),
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": load_model,
-        }
-        util.from_disk(path, deserialize, exclude)
+        expected = ""
+        if "cfg" not in exclude:
+            cfg = _read_file(path / "cfg", lambda data: srsly.json_loads(data.decode("utf8")))
+            expected = cfg.pop(MODEL_CHECKSUM, "")
+            self._restore(cfg)
+        if "vocab" not in exclude and (path / "vocab").exists():
+            self.vocab.from_disk(path / "vocab", exclude=exclude)
+        if "model" not in exclude:
+            weights = _read_file(path / "model", lambda data: data)
+            if expected and hashlib.sha256(weights).hexdigest() != expected:
+                raise ValueError(
+                    f"[spacy-jmt] {path / 'model'} does not match {path / 'cfg'} (checksum "
+                    "differs): the weights are damaged or from another save"
+                )
+            try:
+                self.model.from_bytes(weights)
+            except (ValueError, KeyError, TypeError, RuntimeError) as err:  # torch: Runtime
+                raise ValueError(
+                    f"[spacy-jmt] cannot load the weights in {path / 'model'}: they do not "
+                    f"fit the network its cfg describes ({err})"
+                ) from err
         return self
+
+
+MODEL_CHECKSUM = "model_sha256"  # cfg key: the checksum of the saved weights
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write a file through a temporary file that replaces it only when complete."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as file_:
+        file_.write(data)
+        file_.flush()
+        os.fsync(file_.fileno())
+    os.replace(tmp, path)
+
+
+def _read_file(path: Path, parse: Callable[[bytes], Any]) -> Any:
+    """Read and parse a saved file; a missing or unreadable one gets a ValueError naming it."""
+    if not path.is_file():
+        raise ValueError(
+            f"[spacy-jmt] {path} is missing: the pipeline directory is incomplete (an "
+            "interrupted save, or files removed)"
+        )
+    try:
+        return parse(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ValueError(f"[spacy-jmt] {path} is damaged: {err}") from err
 
 
 def copy_gold_sentences(example: Example) -> None:
