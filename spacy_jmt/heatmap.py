@@ -31,7 +31,8 @@ def heatmap_svg(
     longest_column = max([len(c) for c in columns] + [4])
     left = FONT * (longest_row * 0.62 + 2)  # room for the row labels
     top = FONT * (2 + (2 if title else 0) + longest_column * 0.62)  # and the column labels
-    width = left + CELL * len(columns) + 2 * FONT
+    right = FONT * (longest_column * 0.45 + 1)  # the last column label leans right
+    width = max(left + CELL * len(columns) + right, FONT * (len(title) * 0.62 + 2))
     height = top + CELL * len(rows) + 3 * FONT
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" '
