@@ -160,26 +160,23 @@ class JMTNetwork(nn.Module):
         and add their label embeddings (packed rows) to label_embs. A pair head runs on the
         pairs (the docs, and their two segments in the packing) if there are any. With
         `talk`, a task hears the others first (its weights go to its outputs' "messages")."""
-        level_H = H
         for t in tasks:
             head = self.heads[t["name"]]
-            messages = None
+            H_t, messages = H, None  # what the task's head reads
             if talk is not None and t["name"] in talk.graph.senders:
-                H, messages = talk.graph(t["name"], level_H, talk.levels, talk.words, talk.cache)
-            else:
-                H = level_H
+                H_t, messages = talk.graph(t["name"], H, talk.levels, talk.words, talk.cache)
             if isinstance(head, PairHead):
                 if pairs is None or not pairs[0]:
                     continue
                 below = outputs.get(t.get("reads_pair") or "", {}).get("label_emb")
-                outputs[t["name"]] = {**head(H, packing, pairs[1], below), "docs": pairs[0]}
+                outputs[t["name"]] = {**head(H_t, packing, pairs[1], below), "docs": pairs[0]}
                 continue
             if isinstance(head, RelationHead):
                 emb = label_embs.get(t["spans_task"])
-                out = head(H if emb is None else torch.cat([H, emb], -1), packing)
+                out = head(H_t if emb is None else torch.cat([H_t, emb], -1), packing)
                 out["score_pairs"] = partial(head.score_pairs, training=self.training)
             else:
-                out, emb = self.heads[t["name"]](H, packing), None
+                out, emb = self.heads[t["name"]](H_t, packing), None
                 if isinstance(out, tuple):
                     out, emb = out
                 if emb is not None:
