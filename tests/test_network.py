@@ -8,6 +8,7 @@ from spacy.training import Example
 from tiny_data import TINY_MODEL
 
 from spacy_jmt.layers.encoder import BiLSTM, Packing
+from spacy_jmt.layers.heads import arc_blocks
 from spacy_jmt.layers.network import JMTNetwork
 from spacy_jmt.model import get_torch_network
 
@@ -67,7 +68,9 @@ def test_level_inputs_follow_shortcuts_and_label_embeddings(shortcut, label_widt
     assert in_sizes[2] == (words if shortcut else 0) + 6 + 3 * label_width
     out = net(torch.randn(7, 10), [4, 3], lambda outputs: [(0, 0, 2), (0, 2, 4), (1, 0, 3)])
     assert out["pos"]["logits"].shape == (2, 4, 5)
-    assert out["dep"]["arc"].shape == (3, 3, 4)
+    blocks = list(arc_blocks(out["dep"]))  # one bucket of the three sentences, longest first
+    assert [(group.tolist(), block.shape) for group, block in blocks] == [([2, 0, 1], (3, 3, 4))]
+    assert out["dep"]["arc"].shape == (3 * 3 * 4,)
     assert out["dep"]["segments"] == [(0, 0, 2), (0, 2, 4), (1, 0, 3)]
 
 

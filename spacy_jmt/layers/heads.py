@@ -1,6 +1,6 @@
 """Task heads: the layers a task owns on top of the level it sits at."""
 
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import nn
@@ -91,11 +91,16 @@ class BiaffineHead(nn.Module):
         self.arc_b = nn.Linear(arc_width, 1, bias=False)
         self.lab_W = nn.Parameter(torch.zeros(n_labels, label_width + 1, label_width + 1))
 
-    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, torch.Tensor]:
+    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, Any]:
         """H (Tensor): (n_rows, width_in) packed rows of the sentences.
-        RETURNS (Dict[str, Tensor]): "arc" (n_sents, n, n + 1): scores of dependent i taking
-        head j (j = 0 is the root; n is the longest sentence; padding and self-loops score
-        -inf); "lab_dep", "lab_head" (n_rows, label_width + 1) and "lab_root"
+        RETURNS (Dict[str, Any]): "arc": the arc scores of every bucket of sentences of
+        similar length, flattened one after the other, and "arc_buckets" (not a tensor):
+        per bucket its sentences (indices into the segments), its length m and its offset
+        in "arc", where its (n_sentences, m, m + 1) block starts (`arc_blocks` reads them):
+        the score of dependent i taking head j (j = 0 is the root; padding and self-loops
+        score -inf). Memory grows with the sum of squared sentence lengths, not with the
+        number of sentences times the longest one. "lab_dep", "lab_head" (n_rows,
+        label_width + 1) and "lab_root"
         (label_width + 1,): label features with a bias feature; "lab_W" (n_labels,
         label_width + 1, label_width + 1): the bilinear label weights.
         """
@@ -104,9 +109,8 @@ class BiaffineHead(nn.Module):
         dep_rows = self.arc_dep(H) @ self.arc_W  # row-wise first: no work on padding
         head_rows = self.arc_head(H)
         root = self.arc_head(self.root)
-        n = int(packing.lengths.max())
-        groups, parts = packing.buckets(64), []
-        for group in groups:  # sentences of similar length together
+        parts, buckets, offset = [], [], 0
+        for group in packing.buckets(64):  # sentences of similar length together
             dep = packing.pad(dep_rows, group)
             g, m, _ = dep.shape
             head = torch.cat([root.expand(g, 1, -1), packing.pad(head_rows, group)], 1)
@@ -114,16 +118,29 @@ class BiaffineHead(nn.Module):
             is_pad = torch.arange(m + 1)[None, :] > packing.lengths[group][:, None]
             self_loop = torch.eye(m, m + 1, dtype=torch.bool).roll(1, dims=1)
             scores = scores.masked_fill(is_pad[:, None, :] | self_loop, float("-inf"))
-            parts.append(nn.functional.pad(scores, (0, n - m, 0, n - m), value=float("-inf")))
-        arc = torch.cat(parts)[torch.cat(groups).argsort()]  # back to segment order
+            parts.append(scores.reshape(-1))
+            buckets.append((group, m, offset))
+            offset += scores.numel()
         ones = H.new_ones(H.shape[0], 1)
         return {
-            "arc": arc,
+            "arc": torch.cat(parts),
+            "arc_buckets": buckets,
             "lab_dep": torch.cat([self.lab_dep(H), ones], -1),
             "lab_head": torch.cat([self.lab_head(H), ones], -1),
             "lab_root": torch.cat([self.lab_head(self.root), self.root.new_ones(1)]),
             "lab_W": self.lab_W,
         }
+
+
+def arc_blocks(output: Dict[str, Any]) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+    """The arc scores of a BiaffineHead's output, bucket by bucket.
+
+    YIELDS (Tuple[Tensor, Tensor]): The bucket's sentences (indices into the segments) and
+        their scores (n_sentences, m, m + 1); sentence k of the bucket has length <= m.
+    """
+    for group, m, offset in output["arc_buckets"]:
+        size = len(group) * m * (m + 1)
+        yield group, output["arc"][offset : offset + size].view(len(group), m, m + 1)
 
 
 class RelationHead(nn.Module):

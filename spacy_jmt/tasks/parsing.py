@@ -11,6 +11,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..decoding import eisner_decode, mst_decode
+from ..layers.heads import arc_blocks
 from .base import Task
 
 
@@ -46,10 +47,10 @@ class ParsingTask(Task):
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
     ) -> Optional[torch.Tensor]:
         output = outputs[self.name]
-        arc = output["arc"]
         golds = [self.gold(eg) for eg in examples]
         index = {lab: i for i, lab in enumerate(self.labels)}
-        head_t = torch.full(arc.shape[:2], -1, dtype=torch.long)
+        longest = max(end - start for _, start, end in output["segments"])
+        head_t = torch.full((len(output["segments"]), longest), -1, dtype=torch.long)
         arcs: List[Tuple[int, int, int, int]] = []  # (doc, token, head or -1 for root, label)
         for s, (b, start, end) in enumerate(output["segments"]):
             heads, deps = golds[b]
@@ -60,10 +61,20 @@ class ParsingTask(Task):
                 head_t[s, i - start] = 0 if h == i else h - start + 1
                 if deps[i] in index:
                     arcs.append((b, i, -1 if h == i else h, index[deps[i]]))
-        has_head = head_t >= 0
-        if not bool(has_head.any()):
+        n_arcs = int((head_t >= 0).sum())
+        if not n_arcs:
             return None
-        loss = torch.nn.functional.cross_entropy(arc[has_head], head_t[has_head])
+        summed = []  # per bucket, the summed cross-entropy of its gold heads
+        for group, block in arc_blocks(output):
+            target = head_t[group, : block.shape[1]]
+            has_head = target >= 0
+            if bool(has_head.any()):
+                summed.append(
+                    torch.nn.functional.cross_entropy(
+                        block[has_head], target[has_head], reduction="sum"
+                    )
+                )
+        loss = torch.stack(summed).sum() / n_arcs
         if arcs:
             b_idx, i_idx, h_idx, labels = (torch.tensor(col) for col in zip(*arcs))
             scores = label_scores(output, b_idx, i_idx, h_idx)
@@ -76,14 +87,18 @@ class ParsingTask(Task):
         output = outputs[self.name]
         if not self.labels or not output["segments"]:
             return
-        arc = torch.log_softmax(output["arc"], dim=-1).numpy()
         decode = eisner_decode if self.cfg["projective"] else mst_decode
         heads = [numpy.arange(len(doc)) for doc in docs]  # spaCy: a root is its own head
         is_root = [numpy.zeros(len(doc), dtype=bool) for doc in docs]
-        for s, (b, start, end) in enumerate(output["segments"]):
-            tree = decode(arc[s, : end - start, : end - start + 1])
-            heads[b][start:end] = numpy.where(tree == 0, numpy.arange(start, end), tree - 1 + start)
-            is_root[b][start:end] = tree == 0
+        segments = output["segments"]
+        for group, block in arc_blocks(output):
+            arc = torch.log_softmax(block, dim=-1).numpy()
+            for row, s in enumerate(group.tolist()):
+                b, start, end = segments[s]
+                tree = decode(arc[row, : end - start, : end - start + 1])
+                rows = numpy.arange(start, end)
+                heads[b][start:end] = numpy.where(tree == 0, rows, tree - 1 + start)
+                is_root[b][start:end] = tree == 0
         b_idx = numpy.concatenate([numpy.full(len(doc), b) for b, doc in enumerate(docs)])
         i_idx = numpy.concatenate([numpy.arange(len(doc)) for doc in docs])
         h_idx = numpy.concatenate([numpy.where(r, -1, h) for h, r in zip(heads, is_root)])
