@@ -263,18 +263,16 @@ class JMT(TrainablePipe):
             hear another); "per_token": one (len(doc), n_tasks, n_tasks) array per doc;
             "n_tokens": the tokens averaged over.
         """
-        from .layers.communication import communicating_tasks
-
         graph = get_torch_network(self.model).graph if self.is_initialized else None
         if graph is None:
             raise ValueError(
                 f"Component '{self.name}' has no communication between its tasks (model "
                 'setting `communication` is "none")'
             )
-        names = [t["name"] for t in communicating_tasks([t.spec() for t in self.tasks])]
+        names = list(graph.node_level)
         index = {name: i for i, name in enumerate(names)}
         per_token: List[numpy.ndarray] = []
-        for batch in util.minibatch(list(docs), size=batch_size):
+        for batch in util.minibatch(docs, size=batch_size):  # lazily: progress bars advance
             weights = [numpy.zeros((len(doc), len(names), len(names)), "f") for doc in batch]
             outputs = self.predict(batch)
             for receiver, heard in graph.senders.items():

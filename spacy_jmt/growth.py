@@ -36,7 +36,7 @@ def load_source(source: str, name: str) -> "JMT":
 
     try:
         nlp: Language = spacy.load(source)
-    except (OSError, IOError, ValueError) as err:
+    except (OSError, ValueError) as err:
         raise ValueError(f"grow_from: cannot load the pipeline '{source}': {err}") from err
     jmts = {n: pipe for n, pipe in nlp.components if isinstance(pipe, JMT)}
     if name in jmts:
@@ -84,16 +84,14 @@ def copy_weights(source: "JMT", target: "JMT") -> Set[str]:
     theirs = get_torch_network(source.model).state_dict()
     network = get_torch_network(target.model)
     own = network.state_dict()
-    changed = [n for n in theirs if n in own and own[n].shape != theirs[n].shape]
-    missing = [n for n in theirs if n not in own]
-    if changed or missing:
+    changed = sorted(n for n in theirs if n not in own or own[n].shape != theirs[n].shape)
+    if changed:
         raise ValueError(
-            "grow_from: the new tasks change the shape of trained parameters "
-            f"{sorted(changed + missing)[:5]}; put new tasks at or above the highest level "
-            "of the trained ones, and keep the model settings (widths) as they were"
+            f"grow_from: the new tasks change the shape of trained parameters {changed[:5]}; "
+            "put new tasks at or above the highest level of the trained ones, and keep the "
+            "model settings (widths) as they were"
         )
-    own.update(theirs)
-    network.load_state_dict(own)
+    network.load_state_dict(theirs, strict=False)  # the new tasks' parameters stay fresh
     return set(theirs)
 
 

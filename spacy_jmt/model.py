@@ -59,6 +59,7 @@ def build_jmt_model(
             "arc_width": arc_width,
             "label_width": label_width,
             "communication": communication,
+            "frozen_tok2vec": False,  # set by spacy_jmt.growth.freeze_levels
             "get_segments": None,
         },
     )
@@ -84,7 +85,7 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
         a["label_embedding_width"],
         a["shortcut_connections"],
         a["dropout"],
-        a.get("communication", "none"),
+        a["communication"],
     )
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
@@ -104,7 +105,7 @@ def get_torch_network(model: Model):
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, Callable]:
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
-    frozen = model.attrs.get("frozen_tok2vec", False)  # spacy_jmt.growth.freeze_levels
+    frozen = model.attrs["frozen_tok2vec"]
     Xs, backprop_tok2vec = tok2vec(docs, is_train and not frozen)
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
     Y, backprop_network = network((Xs, get_segments), is_train)

@@ -115,7 +115,7 @@ def test_no_communication_is_the_plain_hierarchy():
 
 def test_unknown_structure_is_rejected():
     with pytest.raises(ValueError, match="communication must be one of"):
-        _nlp("ring").initialize(lambda: examples_of(spacy.blank("en")))
+        _nlp("ring")
 
 
 def test_heatmap_svg_has_labelled_axes():

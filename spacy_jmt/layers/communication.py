@@ -71,7 +71,8 @@ class TaskGraph(nn.Module):
         super().__init__()
         self.structure = structure
         self.senders = senders(structure, tasks)
-        self.levels = {t["name"]: t["level"] for t in communicating_tasks(tasks)}
+        # The nodes, in task order, and the level each one reads.
+        self.node_level = {t["name"]: t["level"] for t in communicating_tasks(tasks)}
         heard = sorted({j for js in self.senders.values() for j in js})
         self.key = nn.ModuleDict({j: nn.Linear(width, key_width) for j in heard})
         self.value = nn.ModuleDict({j: nn.Linear(width, width) for j in heard})
@@ -103,7 +104,7 @@ class TaskGraph(nn.Module):
         keys, values = [], []
         for j in self.senders[name]:
             if j not in cache:
-                state = levels[self.levels[j]]
+                state = levels[self.node_level[j]]
                 cache[j] = (self.key[j](state), self.value[j](state))
             keys.append(cache[j][0])
             values.append(cache[j][1])

@@ -95,8 +95,8 @@ class BiaffineHead(nn.Module):
         """H (Tensor): (n_rows, width_in) packed rows of the sentences.
         RETURNS (Dict[str, Any]): "arc": the arc scores of every bucket of sentences of
         similar length, flattened one after the other, and "arc_buckets" (not a tensor):
-        per bucket its sentences (indices into the segments), its length m and its offset
-        in "arc", where its (n_sentences, m, m + 1) block starts (`arc_blocks` reads them):
+        per bucket its sentences (indices into the segments) and its length m, so that its
+        block in "arc" is (n_sentences, m, m + 1) (`arc_blocks` reads them):
         the score of dependent i taking head j (j = 0 is the root; padding and self-loops
         score -inf). Memory grows with the sum of squared sentence lengths, not with the
         number of sentences times the longest one. "lab_dep", "lab_head" (n_rows,
@@ -109,7 +109,7 @@ class BiaffineHead(nn.Module):
         dep_rows = self.arc_dep(H) @ self.arc_W  # row-wise first: no work on padding
         head_rows = self.arc_head(H)
         root = self.arc_head(self.root)
-        parts, buckets, offset = [], [], 0
+        parts, buckets = [], []
         for group in packing.buckets(64):  # sentences of similar length together
             dep = packing.pad(dep_rows, group)
             g, m, _ = dep.shape
@@ -119,8 +119,7 @@ class BiaffineHead(nn.Module):
             self_loop = torch.eye(m, m + 1, dtype=torch.bool).roll(1, dims=1)
             scores = scores.masked_fill(is_pad[:, None, :] | self_loop, float("-inf"))
             parts.append(scores.reshape(-1))
-            buckets.append((group, m, offset))
-            offset += scores.numel()
+            buckets.append((group, m))
         ones = H.new_ones(H.shape[0], 1)
         return {
             "arc": torch.cat(parts),
@@ -138,9 +137,11 @@ def arc_blocks(output: Dict[str, Any]) -> Iterator[Tuple[torch.Tensor, torch.Ten
     YIELDS (Tuple[Tensor, Tensor]): The bucket's sentences (indices into the segments) and
         their scores (n_sentences, m, m + 1); sentence k of the bucket has length <= m.
     """
-    for group, m, offset in output["arc_buckets"]:
+    offset = 0
+    for group, m in output["arc_buckets"]:
         size = len(group) * m * (m + 1)
         yield group, output["arc"][offset : offset + size].view(len(group), m, m + 1)
+        offset += size
 
 
 class RelationHead(nn.Module):
