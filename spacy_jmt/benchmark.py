@@ -78,6 +78,7 @@ def run_benchmark(
     *,
     n_threads: int = 1,
     peers: Optional[List[str]] = None,
+    long_doc: int = 0,
     log: Optional[Log] = None,
 ) -> Dict[str, Any]:
     """Measure speed, memory and accuracy of each pipeline, each in its own process.
@@ -93,20 +94,26 @@ def run_benchmark(
         more threads than free cores can make torch many times slower.
     peers (Optional[List[str]]): The rows to compare words/s with (`ratio_to_peer`). None:
         the pipelines without a `jmt` component.
+    long_doc (int): Also annotate one doc of at least this many tokens (the texts joined,
+        repeated as needed) in a fresh process per pipeline, and record its time and peak
+        memory under "long_doc" (0: skip).
     log (Optional[Callable[[str], None]]): Called with a line per stage (workers write
         theirs to stderr). None: quiet.
     RETURNS (Dict[str, Any]): "settings" and, per display name under "pipelines": pipeline,
         components (those that ran), disabled, has_jmt, load_s, words_per_s, n_words
         (tokens per pass), n_texts, speed_s, rss_after_load_mb, peak_rss_mb, torch_threads,
         ratio_to_peer ({peer: words/s ratio}), accuracy ({corpus: {n_docs, n_words, metric:
-        value in [0, 1] or None}}) and notes ({corpus or "speed": {metric: why}}).
+        value in [0, 1] or None}}), notes ({corpus or "speed": {metric: why}}) and, with
+        long_doc, "long_doc" ({n_words, seconds, rss_after_load_mb, peak_rss_mb, n_sents}).
     """
     if not pipelines:
         raise ValueError("no pipelines to benchmark")
     if not corpora:
         raise ValueError("no corpora given")
-    if batch_size < 1 or repeats < 1 or n_texts < 0 or n_threads < 0:
-        raise ValueError("batch_size and repeats must be >= 1, n_texts and n_threads >= 0")
+    if batch_size < 1 or repeats < 1 or min(n_texts, n_threads, long_doc) < 0:
+        raise ValueError(
+            "batch_size and repeats must be >= 1, n_texts, n_threads and long_doc >= 0"
+        )
     say: Log = log or (lambda line: None)
     paths = {name: Path(path).resolve() for name, path in corpora.items()}
     for name, path in paths.items():
@@ -135,6 +142,11 @@ def run_benchmark(
                 "verbose": log is not None,
             }
             results[name] = _run_worker(job, Path(tmp) / f"job{i}", verbose=log is not None)
+            if long_doc:
+                say(f"[{i + 1}/{len(pipelines)}] {name}: one doc of {long_doc:,} tokens")
+                long_job = {**job, "long_doc": long_doc}
+                stem = Path(tmp) / f"long{i}"
+                results[name]["long_doc"] = _run_worker(long_job, stem, log is not None)
     peer_names = [n for n in results if not results[n]["has_jmt"]] if peers is None else peers
     for name, row in results.items():
         row["ratio_to_peer"] = {
@@ -150,6 +162,7 @@ def run_benchmark(
         "batch_size": batch_size,
         "repeats": repeats,
         "n_threads": n_threads,
+        "long_doc": long_doc,
         "peers": peer_names,
         "spacy_version": spacy.__version__,
         "python": platform.python_version(),
@@ -256,6 +269,12 @@ def _worker(job_path: Path, out_path: Path) -> None:
     rss_after_load = peak_rss_mb()
     say(f"loaded in {load_s:.2f} s; running {', '.join(nlp.pipe_names)}")
     texts = json.loads(Path(job["texts"]).read_text(encoding="utf8"))
+    if job.get("long_doc"):
+        result = annotate_long_doc(nlp, texts, job["long_doc"])
+        result["rss_after_load_mb"] = rss_after_load
+        say(f"{result['n_words']:,} tokens in {result['seconds']:.1f} s")
+        Path(out_path).write_text(json.dumps(result, indent=2), encoding="utf8")
+        return
     for _ in nlp.pipe(texts[:WARMUP_TEXTS], batch_size=batch_size):
         pass
     best, n_words = math.inf, 0
@@ -299,6 +318,35 @@ def _worker(job_path: Path, out_path: Path) -> None:
         "notes": {key: value for key, value in notes.items() if value},
     }
     Path(out_path).write_text(json.dumps(result, indent=2), encoding="utf8")
+
+
+def annotate_long_doc(nlp: Language, texts: List[str], n_words: int) -> Dict[str, Any]:
+    """Annotate one doc of at least n_words tokens: the texts joined by spaces, repeated
+    until long enough (tokenized first, so the time is the pipeline's alone).
+
+    RETURNS (Dict[str, Any]): n_words, seconds, n_sents and peak_rss_mb (of the process).
+    """
+    lengths = [len(nlp.make_doc(text)) for text in texts]
+    if not sum(lengths):
+        raise ValueError("the texts have no tokens to build a long doc from")
+    parts, total = [], 0
+    while total < n_words:
+        for text, length in zip(texts, lengths):
+            parts.append(text)
+            total += length
+            if total >= n_words:
+                break
+    doc = nlp.make_doc(" ".join(parts))
+    start = time.perf_counter()
+    doc = nlp(doc)
+    seconds = time.perf_counter() - start
+    n_sents = sum(1 for _ in doc.sents) if doc.has_annotation("SENT_START") else None
+    return {
+        "n_words": len(doc),
+        "seconds": seconds,
+        "n_sents": n_sents,
+        "peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # -- scoring -----------------------------------------------------------------------------------
@@ -587,6 +635,11 @@ def markdown_report(results: Dict[str, Any]) -> str:
                 ],
             )
     add("peak RSS (MB)", [number(rows[n]["peak_rss_mb"], ",.0f") for n in names])
+    if settings.get("long_doc"):
+        longs = [rows[n].get("long_doc", {}) for n in names]
+        size = f"{longs[0].get('n_words', settings['long_doc']):,}-token doc"
+        add(f"one {size}: seconds", [number(r.get("seconds"), ".1f") for r in longs])
+        add(f"one {size}: peak RSS (MB)", [number(r.get("peak_rss_mb"), ",.0f") for r in longs])
     corpora = list(settings["corpora"])
     # Corpora as scored: each corpus, then its gold-sentence variant where there is one.
     scored = list(dict.fromkeys(c for n in names for c in rows[n]["accuracy"]))
@@ -610,9 +663,13 @@ def markdown_report(results: Dict[str, Any]) -> str:
         f"pipeline as loaded, best of {settings['repeats']} after a warm-up; each pipeline "
         f"in its own process, peak RSS after load + annotation. Accuracy: gold tokenization, "
         f"scored with spaCy's Scorer (dependency labels lowercased, punctuation included).",
-        "",
-        *table,
     ]
+    if settings.get("long_doc"):
+        lines.append(
+            "Long doc: the texts joined (and repeated) into one doc, tokenized first, then "
+            "`nlp(doc)` once, in a fresh process per pipeline; peak RSS of that process."
+        )
+    lines += ["", *table]
     if footnotes:
         lines += ["", *(f"[{i + 1}] {note}" for i, note in enumerate(footnotes))]
     threads = {rows[n].get("torch_threads") for n in names} - {None}

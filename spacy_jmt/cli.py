@@ -289,6 +289,15 @@ def benchmark_cli(
             "libraries' defaults. 1 matches spaCy's single-threaded CPU pipelines.",
         ),
     ] = 1,
+    long_doc: Annotated[
+        int,
+        typer.Option(
+            "--long-doc",
+            min=0,
+            help="Also annotate one doc of at least N tokens (the texts joined and repeated) "
+            "in a fresh process per pipeline: its time and peak memory. 0: skip.",
+        ),
+    ] = 0,
     output_json: Annotated[
         Optional[Path],
         typer.Option("--output-json", help="Write all results as JSON to this file."),
@@ -316,8 +325,9 @@ def benchmark_cli(
 
     try:
         results = run_benchmark(
-            pipelines, corpora, n_texts, batch_size, repeats, n_threads=threads, log=log
-        )
+            pipelines, corpora, n_texts, batch_size, repeats, n_threads=threads,
+            long_doc=long_doc, log=log,
+        )  # fmt: skip
     except (ValueError, OSError, RuntimeError) as err:
         _fail(str(err))
     report = markdown_report(results)

@@ -5,7 +5,7 @@ after `initialize` (or from the saved cfg), so the builder returns a model witho
 `attach_network` adds it later. This module imports torch only inside `attach_network`.
 """
 
-from typing import Any, Callable, Dict, List, Tuple, cast
+from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
@@ -16,6 +16,12 @@ from thinc.types import Floats2d
 STRUCTURES = ("none", "complete", "star")
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
+# At inference, the tok2vec runs over docs longer than PIECE_LENGTH tokens piece by piece, each
+# piece with PIECE_CONTEXT tokens of context on either side whose outputs are dropped: memory
+# stays bounded by the piece, and a CNN tok2vec (receptive field <= PIECE_CONTEXT) gives the
+# same vectors as over the whole doc.
+PIECE_LENGTH = 2048
+PIECE_CONTEXT = 32
 
 
 @registry.architectures("spacy-jmt.JMTModel.v1")
@@ -60,6 +66,7 @@ def build_jmt_model(
             "label_width": label_width,
             "communication": communication,
             "frozen_tok2vec": False,  # set by spacy_jmt.growth.freeze_levels
+            "piece_length": PIECE_LENGTH,
             "get_segments": None,
         },
     )
@@ -106,7 +113,10 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
     frozen = model.attrs["frozen_tok2vec"]
-    Xs, backprop_tok2vec = tok2vec(docs, is_train and not frozen)
+    if is_train:
+        Xs, backprop_tok2vec = tok2vec(docs, not frozen)
+    else:
+        Xs = tok2vec_in_pieces(tok2vec, docs, model.attrs["piece_length"])
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
     Y, backprop_network = network((Xs, get_segments), is_train)
 
@@ -115,6 +125,32 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
         return [] if frozen else backprop_tok2vec(dXs)
 
     return Y, backprop
+
+
+def tok2vec_in_pieces(tok2vec: Model, docs: List[Doc], piece_length: int) -> List[Floats2d]:
+    """Predict the word vectors of docs; a doc longer than piece_length tokens is cut into
+    pieces of that many tokens, each run with PIECE_CONTEXT tokens of context on either side.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): The tok2vec layer.
+    docs (List[Doc]): The docs.
+    piece_length (int): The longest doc that runs whole.
+    RETURNS (List[Floats2d]): One (len(doc), width) array per doc.
+    """
+    short = [i for i, doc in enumerate(docs) if len(doc) <= piece_length]
+    Xs: List[Optional[Floats2d]] = [None] * len(docs)
+    for i, X in zip(short, tok2vec.predict([docs[i] for i in short]) if short else []):
+        Xs[i] = X
+    for i, doc in enumerate(docs):
+        if Xs[i] is not None:
+            continue
+        parts = []
+        for start in range(0, len(doc), piece_length):
+            end = min(start + piece_length, len(doc))
+            left, right = max(start - PIECE_CONTEXT, 0), min(end + PIECE_CONTEXT, len(doc))
+            X = tok2vec.predict([doc[left:right].as_doc()])[0]
+            parts.append(X[start - left : end - left])
+        Xs[i] = tok2vec.ops.xp.concatenate(parts, axis=0)
+    return cast(List[Floats2d], Xs)
 
 
 def _convert_inputs(model: Model, X: Tuple[List[Floats2d], Callable], is_train: bool):

@@ -1,6 +1,13 @@
 import os
 
 import torch
+from hypothesis import settings
+
+# Hypothesis profiles: "default" keeps the suite fast; "fuzz" (HYPOTHESIS_PROFILE=fuzz, the
+# project command `fuzz`) runs 10,000 cases per property.
+settings.register_profile("default", max_examples=150)
+settings.register_profile("fuzz", max_examples=10_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 # The test models are tiny: with more than one intra-op thread, torch spends most of each call
 # synchronizing threads (about 100x slower per op on a 2-core machine). Subprocesses started

@@ -101,7 +101,10 @@ def setup(tmp_path_factory) -> Dict[str, Path]:
 def results(setup) -> Dict[str, Any]:
     pipelines = {"jmt": str(setup["jmt"]), "tagger": str(setup["tagger"])}
     corpora = {"ud": setup["ud"], "chunked": setup["chunked"]}
-    return run_benchmark(pipelines, corpora, batch_size=2, repeats=2)
+    return run_benchmark(pipelines, corpora, batch_size=2, repeats=2, long_doc=LONG_DOC)
+
+
+LONG_DOC = 500  # tokens of the long doc
 
 
 def test_speed_and_memory(results):
@@ -122,6 +125,15 @@ def test_speed_and_memory(results):
         jmt["words_per_s"] / tagger["words_per_s"]
     )
     assert tagger["ratio_to_peer"] == {}
+
+
+def test_long_doc(results):
+    for row in results["pipelines"].values():
+        long_doc = row["long_doc"]
+        assert LONG_DOC <= long_doc["n_words"] < LONG_DOC + max(len(d["words"]) for d in DATA)
+        assert long_doc["seconds"] > 0
+        assert long_doc["peak_rss_mb"] >= long_doc["rss_after_load_mb"] > 0
+    assert results["pipelines"]["jmt"]["long_doc"]["n_sents"] > 1
 
 
 def test_accuracy_per_corpus(results):
@@ -175,6 +187,7 @@ def test_common_scoring_matches_nlp_evaluate_for_jmt(setup):
 
 def test_markdown_has_a_row_per_metric(results):
     report = markdown_report(results)
+    n_long = results["pipelines"]["jmt"]["long_doc"]["n_words"]
     rows = [line for line in report.splitlines() if line.startswith("| ")]
     labels = [row.split("|")[1].strip() for row in rows]
     assert labels[0] == "metric"
@@ -184,6 +197,8 @@ def test_markdown_has_a_row_per_metric(results):
         "words/s",
         "words/s ÷ tagger",
         "peak RSS (MB)",
+        f"one {n_long:,}-token doc: seconds",
+        f"one {n_long:,}-token doc: peak RSS (MB)",
         "ud: UPOS acc (%)",
         "ud: XPOS acc (%)",
         "ud: UAS (%)",

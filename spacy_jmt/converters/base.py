@@ -13,6 +13,7 @@ CONLLU_WORD_ID = re.compile(r"^[1-9][0-9]*$")
 CONLLU_RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
 CONLLU_EMPTY_ID = re.compile(r"^[0-9]+\.[1-9][0-9]*$")
 CONLLU_HEAD = re.compile(r"^[0-9]+$")
+CONLLU_FEATS = re.compile(r"^(?:_|[^\s=|]+=[^\s=|]+(?:\|[^\s=|]+=[^\s=|]+)*)$")
 SENT_ID = re.compile(r"^#\s*sent_id\s*=\s*(\S(?:.*\S)?)\s*$")
 UNER_INDEX = re.compile(r"^[1-9][0-9]*$")
 ENTS_KEY = "ents"

@@ -12,6 +12,7 @@ from .base import (
     CHUNK_TAG,
     CHUNKS_KEY,
     CONLLU_EMPTY_ID,
+    CONLLU_FEATS,
     CONLLU_HEAD,
     CONLLU_RANGE_ID,
     CONLLU_WORD_ID,
@@ -140,7 +141,7 @@ def _conllu_sentence(path: Path, block: List[Line]) -> List[str]:
             raise DataFormatError(
                 path, line_no, f"expected 10 tab-separated columns, got {len(columns)}"
             )
-        token_id, form, upos, head = columns[0], columns[1], columns[3], columns[6]
+        token_id, form, upos, feats, head = (columns[i] for i in (0, 1, 3, 5, 6))
         if CONLLU_EMPTY_ID.match(token_id):
             continue
         next_id = len(heads) + 1
@@ -159,6 +160,10 @@ def _conllu_sentence(path: Path, block: List[Line]) -> List[str]:
                 raise DataFormatError(path, line_no, "empty FORM")
             if upos != "_" and upos not in UPOS_IDS:
                 raise DataFormatError(path, line_no, f"invalid UPOS {upos!r}")
+            if not CONLLU_FEATS.match(feats):
+                raise DataFormatError(
+                    path, line_no, f"FEATS must be _ or Name=Value pairs joined by |, got {feats!r}"
+                )
             if not CONLLU_HEAD.match(head):
                 raise DataFormatError(path, line_no, f"HEAD must be an integer, got {head!r}")
             heads[next_id] = (int(head), line_no)

@@ -1,6 +1,7 @@
 """The SICK converter (SemEval-2014 Task 1 files): one pair doc per sentence pair."""
 
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List
 
@@ -42,7 +43,7 @@ def read_sick(path: Path, vocab: Vocab, n_sents: int = 1) -> List[Doc]:
         is not a number in [1, 5], or an unknown entailment label.
     """
     path = Path(path)
-    nlp = spacy.blank(vocab.lang or "en", vocab=vocab)
+    nlp = _blank(vocab)
     lines = _read_lines(path)  # at least one (possibly empty) line
     if tuple(column.strip() for column in lines[0].split("\t")) != SICK_COLUMNS:
         raise DataFormatError(
@@ -105,3 +106,9 @@ def read_sick(path: Path, vocab: Vocab, n_sents: int = 1) -> List[Doc]:
     if not docs:
         raise DataFormatError(path, 1, "file contains a header but no pairs")
     return docs
+
+
+@lru_cache(maxsize=4)
+def _blank(vocab: Vocab) -> spacy.Language:
+    """A blank pipeline on this vocab, for its tokenizer (made once: it takes ~50 ms)."""
+    return spacy.blank(vocab.lang or "en", vocab=vocab)
