@@ -16,10 +16,11 @@ from thinc.types import Floats2d
 STRUCTURES = ("none", "complete", "star")
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
-# At inference, the tok2vec runs over docs longer than PIECE_LENGTH tokens piece by piece, each
-# piece with PIECE_CONTEXT tokens of context on either side whose outputs are dropped: memory
-# stays bounded by the piece, and a CNN tok2vec (receptive field <= PIECE_CONTEXT) gives the
-# same vectors as over the whole doc.
+# At inference, long input runs in pieces of about PIECE_LENGTH tokens, so that memory beyond
+# the outputs stays bounded: the tok2vec over a longer doc piece by piece, each piece with
+# PIECE_CONTEXT tokens of context on either side whose outputs are dropped (a CNN tok2vec,
+# whose receptive field is smaller, gives the same vectors as over the whole doc); the levels
+# above 0 over groups of whole sentences (the same outputs).
 PIECE_LENGTH = 2048
 PIECE_CONTEXT = 32
 
@@ -118,7 +119,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
     else:
         Xs = tok2vec_in_pieces(tok2vec, docs, model.attrs["piece_length"])
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
-    Y, backprop_network = network((Xs, get_segments), is_train)
+    piece_length = None if is_train else model.attrs["piece_length"]
+    Y, backprop_network = network((Xs, get_segments, piece_length), is_train)
 
     def backprop(dY: JMTOutput) -> Any:
         dXs = backprop_network(dY)
@@ -153,8 +155,10 @@ def tok2vec_in_pieces(tok2vec: Model, docs: List[Doc], piece_length: int) -> Lis
     return cast(List[Floats2d], Xs)
 
 
-def _convert_inputs(model: Model, X: Tuple[List[Floats2d], Callable], is_train: bool):
-    Xs, get_segments = X
+def _convert_inputs(
+    model: Model, X: Tuple[List[Floats2d], Callable, Optional[int]], is_train: bool
+):
+    Xs, get_segments, piece_length = X
     lengths = [x.shape[0] for x in Xs]
     ops = model.ops
     flat = ops.xp.concatenate(Xs, axis=0) if Xs else ops.alloc2f(0, 0)
@@ -164,7 +168,8 @@ def _convert_inputs(model: Model, X: Tuple[List[Floats2d], Callable], is_train: 
         d_flat = torch2xp(dX.args[0])
         return ops.unflatten(cast(Floats2d, d_flat), ops.asarray1i(lengths))
 
-    return ArgsKwargs(args=(Xt, lengths), kwargs={"get_segments": get_segments}), convert_from_torch
+    kwargs = {"get_segments": get_segments, "piece_length": piece_length}
+    return ArgsKwargs(args=(Xt, lengths), kwargs=kwargs), convert_from_torch
 
 
 def _convert_outputs(model: Model, inputs_outputs: Tuple[Any, JMTOutput], is_train: bool):

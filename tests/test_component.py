@@ -11,6 +11,7 @@ import math
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import pytest
@@ -725,8 +726,10 @@ def test_replace_listeners(tmp_path):
 # -- spacy train --------------------------------------------------------------------------------
 
 
-def test_spacy_train_cli(tmp_path):
+def spacy_train(tmp_path: Path, dropout: float = 0.0) -> Path:
+    """Train the small pipeline on TRAIN_DATA with `spacy train`; RETURNS its output dir."""
     nlp = blank_jmt()
+    tmp_path.mkdir(parents=True, exist_ok=True)
     train_path, dev_path = tmp_path / "train.spacy", tmp_path / "dev.spacy"
     refs = [make_reference(nlp.vocab, data) for data in TRAIN_DATA]
     DocBin(docs=refs, store_user_data=True).to_disk(train_path)
@@ -739,6 +742,8 @@ def test_spacy_train_cli(tmp_path):
         "paths": {"gold": str(train_path)},
     }
     config["corpora"]["dev"] = {"@readers": "spacy.Corpus.v1", "path": str(dev_path)}
+    config["components"]["jmt"]["model"]["dropout"] = dropout
+    config["training"]["dropout"] = dropout
     config["training"]["max_steps"] = 20
     config["training"]["eval_frequency"] = 10
     config["training"]["optimizer"]["learn_rate"] = 0.01
@@ -753,6 +758,11 @@ def test_spacy_train_cli(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return output
+
+
+def test_spacy_train_cli(tmp_path):
+    output = spacy_train(tmp_path)
     best = output / "model-best"
     assert (output / "model-last").exists()
     meta = json.loads((best / "meta.json").read_text())
@@ -765,6 +775,16 @@ def test_spacy_train_cli(tmp_path):
     assert all(t.tag_ in LABELS["tag"] for t in doc)
     assert doc.has_annotation("DEP")
     assert "chunks" in doc.spans
+
+
+def test_spacy_train_with_a_seed_is_deterministic(tmp_path):
+    """Two trainings with the same seed (shuffled corpus, dropout on): the same weights and
+    the same scores."""
+    runs = [spacy_train(tmp_path / f"run{i}", dropout=0.2) for i in range(2)]
+    metas = [json.loads((out / "model-last" / "meta.json").read_text()) for out in runs]
+    assert metas[0]["performance"] == metas[1]["performance"]
+    weights = [(out / "model-last" / "jmt" / "model").read_bytes() for out in runs]
+    assert weights[0] == weights[1]
 
 
 def test_data_is_consistent():

@@ -192,6 +192,9 @@ def test_conllu_words_tags_heads_and_sentences(tmp_path):
         (5, "2-9\tdon't\t_\t_\t_\t_\t_\t_\t_\t_", "multiword range ends at 9"),
         (6, "2\tdo\tdo\tAUX\tVBP\t_\t\u00b2\taux\t4:aux\t_", "HEAD must be an integer"),
         (15, "2\thome\thome\tADV\tRB\t_\t4\tadvmod\t1:advmod\t_", "HEAD 4 out of range"),
+        (6, "2\tdo\tdo\tAUX\tVBP\t0\t4\taux\t4:aux\t_", "FEATS must be _ or Name=Value"),
+        (9, "5\t.\t.\tPUNCT\t.\t_\t4\tpunct\t4:punct\t", "column 10 is blank"),
+        (9, "5\t \t.\tPUNCT\t.\t_\t4\tpunct\t4:punct\t_", "column 2 is blank"),
     ],
 )
 def test_conllu_malformed_line(tmp_path, line_no, bad_line, expected):

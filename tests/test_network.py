@@ -9,7 +9,7 @@ from tiny_data import TINY_MODEL
 
 from spacy_jmt.layers.encoder import BiLSTM, Packing
 from spacy_jmt.layers.heads import arc_blocks
-from spacy_jmt.layers.network import JMTNetwork
+from spacy_jmt.layers.network import JMTNetwork, sentence_groups
 from spacy_jmt.model import get_torch_network
 
 TASKS = {
@@ -72,6 +72,65 @@ def test_level_inputs_follow_shortcuts_and_label_embeddings(shortcut, label_widt
     assert [(group.tolist(), block.shape) for group, block in blocks] == [([2, 0, 1], (3, 3, 4))]
     assert out["dep"]["arc"].shape == (3 * 3 * 4,)
     assert out["dep"]["segments"] == [(0, 0, 2), (0, 2, 4), (1, 0, 3)]
+
+
+def test_sentence_groups_hold_about_size_tokens_and_keep_pairs_together():
+    segments = [(0, 0, 3), (0, 3, 6), (0, 6, 8), (1, 0, 4), (1, 4, 9), (2, 0, 1)]
+    assert sentence_groups(segments, 5) == [(0, 2), (2, 5), (5, 6)]  # doc 1 is a pair
+    assert sentence_groups(segments, 100) == [(0, 6)]
+    assert sentence_groups(segments, 1) == [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
+
+
+ALL_KINDS = [
+    {"name": "sents", "kind": "tagging", "level": 0, "depth": 0, "n_labels": 2},
+    {"name": "pos", "kind": "tagging", "level": 1, "depth": 0, "n_labels": 5},
+    {"name": "ents", "kind": "spans", "level": 1, "depth": 0, "n_labels": 7},
+    {"name": "chunks", "kind": "chunking", "level": 2, "depth": 1, "n_labels": 7},
+    {"name": "rel", "kind": "relation", "level": 2, "depth": 1, "n_labels": 3,
+     "spans_task": "ents", "n_types": 4, "arc_width": 8, "label_width": 8},
+    {"name": "dep", "kind": "parsing", "level": 3, "depth": 0, "n_labels": 4,
+     "arc_width": 8, "label_width": 8},
+    {"name": "sim", "kind": "relatedness", "level": 4, "depth": 1, "n_labels": 5},
+    {"name": "nli", "kind": "entailment", "level": 4, "depth": 0, "n_labels": 3,
+     "reads_pair": "sim"},
+]  # fmt: skip
+
+
+def _per_sentence_arcs(out):
+    arcs = {}
+    for group, block in arc_blocks(out["dep"]):
+        for k, s in enumerate(group.tolist()):
+            b, start, end = out["dep"]["segments"][s]
+            n = end - start
+            arcs[s] = block[k, :n, : n + 1]
+    return arcs
+
+
+@pytest.mark.parametrize("communication", ["none", "complete"])
+def test_sentence_groups_give_the_same_outputs(communication):
+    """Levels above 0 over groups of sentences (inference on long docs) give exactly what
+    they give over all sentences at once, for every kind of task."""
+    torch.manual_seed(0)
+    net = JMTNetwork(10, 6, ALL_KINDS, 4, True, 0.0, communication).eval()
+    lengths = [9, 5, 1, 7]  # docs 1 and 3 are sentence pairs
+    segments = [(0, 0, 3), (0, 3, 6), (0, 6, 9), (1, 0, 2), (1, 2, 5), (2, 0, 1),
+                (3, 0, 4), (3, 4, 7)]  # fmt: skip
+    X = torch.randn(sum(lengths), 10)
+    with torch.no_grad():
+        whole = net(X, lengths, lambda outputs: segments)
+        grouped = net(X, lengths, lambda outputs: segments, piece_length=4)
+    assert len(sentence_groups(segments, 4)) > 2
+    assert set(grouped) == set(whole)
+    for name, out in whole.items():
+        for key, value in out.items():
+            if torch.is_tensor(value) and key != "arc":
+                assert torch.allclose(grouped[name][key], value, atol=1e-6), (name, key)
+    assert grouped["sim"]["docs"] == whole["sim"]["docs"] == [1, 3]
+    assert grouped["dep"]["segments"] == whole["dep"]["segments"] == segments
+    whole_arcs, grouped_arcs = _per_sentence_arcs(whole), _per_sentence_arcs(grouped)
+    assert sorted(grouped_arcs) == list(range(len(segments)))
+    for s, scores in whole_arcs.items():
+        assert torch.allclose(grouped_arcs[s], scores, atol=1e-6)
 
 
 def _trained_nlp(successive_regularization: float):

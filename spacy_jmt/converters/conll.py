@@ -141,6 +141,11 @@ def _conllu_sentence(path: Path, block: List[Line]) -> List[str]:
             raise DataFormatError(
                 path, line_no, f"expected 10 tab-separated columns, got {len(columns)}"
             )
+        blank = [i + 1 for i, column in enumerate(columns) if not column.strip()]
+        if blank:
+            raise DataFormatError(
+                path, line_no, f"column {blank[0]} is blank (CoNLL-U writes _ for no value)"
+            )
         token_id, form, upos, feats, head = (columns[i] for i in (0, 1, 3, 5, 6))
         if CONLLU_EMPTY_ID.match(token_id):
             continue
@@ -156,8 +161,6 @@ def _conllu_sentence(path: Path, block: List[Line]) -> List[str]:
         elif CONLLU_WORD_ID.match(token_id):
             if int(token_id) != next_id:
                 raise DataFormatError(path, line_no, f"expected word ID {next_id}, got {token_id}")
-            if not form:
-                raise DataFormatError(path, line_no, "empty FORM")
             if upos != "_" and upos not in UPOS_IDS:
                 raise DataFormatError(path, line_no, f"invalid UPOS {upos!r}")
             if not CONLLU_FEATS.match(feats):

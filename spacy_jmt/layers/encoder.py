@@ -56,8 +56,17 @@ class Packing:
         """Doc layout (batch, T, width) -> packed rows (n_rows, width)."""
         return X.reshape(-1, X.shape[-1])[self.doc_rows]
 
-    def unpack(self, rows: torch.Tensor, B: int, T: int) -> torch.Tensor:
-        """Packed rows (n_rows, width) -> doc layout (batch, T, width), zeros elsewhere."""
+    def unpack(
+        self, rows: torch.Tensor, B: int, T: int, into: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Packed rows (n_rows, width) -> doc layout (batch, T, width), zeros elsewhere.
+
+        into (Optional[Tensor]): Write the rows into this doc-layout tensor in place (no
+            autograd) instead of into a new one of zeros; returns it.
+        """
+        if into is not None:
+            into.view(B * T, rows.shape[-1]).index_copy_(0, self.doc_rows, rows)
+            return into
         out = rows.new_zeros(B * T, rows.shape[-1]).index_copy(0, self.doc_rows, rows)
         return out.view(B, T, rows.shape[-1])
 

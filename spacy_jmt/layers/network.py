@@ -99,11 +99,18 @@ class JMTNetwork(nn.Module):
         self.pairs_only_from = top + 1 if top < self.n_levels else None
 
     def forward(
-        self, X: torch.Tensor, lengths: List[int], get_segments: GetSegments
+        self,
+        X: torch.Tensor,
+        lengths: List[int],
+        get_segments: GetSegments,
+        piece_length: Optional[int] = None,
     ) -> Dict[str, Dict[str, Any]]:
         """X (Tensor): (sum(lengths), width_in), the docs' word vectors concatenated.
         lengths (List[int]): Tokens per doc.
         get_segments (GetSegments): Gives the sentences, once the level-0 tasks have run.
+        piece_length (Optional[int]): Run the levels above 0 over groups of whole sentences
+            of about this many tokens (`sentence_groups`): the same outputs, with memory for
+            one group at a time beyond the outputs. None: all sentences at once (training).
         RETURNS (Dict[str, Dict[str, Any]]): Per task name, the head's outputs in doc layout
             (batch, T, ...); the parser's "arc" is per sentence, with its "segments".
         """
@@ -113,36 +120,69 @@ class JMTNetwork(nn.Module):
         docs = Packing([(b, 0, n) for b, n in enumerate(lengths) if n], T)
         level0 = [t for t in self.tasks if t["level"] == 0]
         label_embs: Dict[str, torch.Tensor] = {}
-        self._run_heads(level0, docs.pack(words), docs, outputs, label_embs, B, T)
+        rows: Dict[str, Dict[str, Any]] = {}
+        self._run_heads(level0, docs.pack(words), docs, rows, label_embs)
+        merge_outputs(outputs, rows, 0, docs, B, T)
         segments = get_segments(outputs)
         if not segments:
             return outputs
-        sents = Packing(segments, T)
-        words = sents.pack(words)
-        label_embs = {n: sents.pack(docs.unpack(e, B, T)) for n, e in label_embs.items()}
-        pairs = find_pairs(segments)
+        embs = {name: docs.unpack(e, B, T) for name, e in label_embs.items()}  # doc layout
+        groups = [(0, len(segments))]
+        if piece_length is not None:
+            groups = sentence_groups(segments, piece_length)
+        pair_docs, pairs = find_pairs(segments)
+        for first, end in groups:
+            keep = (pairs[:, 0] >= first) & (pairs[:, 0] < end)
+            group_pairs = ([b for b, k in zip(pair_docs, keep.tolist()) if k], pairs[keep] - first)
+            upper, packing = self._levels(words, embs, segments[first:end], group_pairs, B, T)
+            merge_outputs(outputs, upper, first, packing, B, T)
+        for t in self.tasks:
+            if t["level"] > 0 and t["name"] in outputs:
+                outputs[t["name"]]["segments"] = segments
+        return outputs
+
+    def _levels(
+        self,
+        words: torch.Tensor,
+        embs: Dict[str, torch.Tensor],
+        segments: List[Segment],
+        pairs: Tuple[List[int], torch.Tensor],
+        B: int,
+        T: int,
+    ) -> Tuple[Dict[str, Dict[str, Any]], Packing]:
+        """Run levels 1..K and their heads over these sentences.
+
+        words (Tensor): (B, T, width_in) the word representations, doc layout.
+        embs (Dict[str, Tensor]): The level-0 tasks' label embeddings, doc layout.
+        segments (List[Segment]): The sentences.
+        pairs (Tuple[List[int], Tensor]): The sentence pairs among them (`find_pairs`).
+        RETURNS (Tuple[Dict[str, Dict[str, Any]], Packing]): The outputs of the tasks above
+            level 0 as `_run_heads` gives them (packed rows; sentence indices relative to
+            these segments), and the packing of their rows.
+        """
+        outputs: Dict[str, Dict[str, Any]] = {}
+        sents = packing = Packing(segments, T)  # the packing of all row outputs
+        rows = sents.pack(words)
+        label_embs = {name: sents.pack(e) for name, e in embs.items()}
         H = None
-        talk = None if self.graph is None else Talk(self.graph, words)
+        talk = None if self.graph is None else Talk(self.graph, rows)
         for k, level in enumerate(self.levels, start=1):
             if k == self.pairs_only_from:  # go on with the pair docs only
                 if not pairs[0]:
                     break
                 kept = Packing([segments[i] for i in pairs[1].flatten().tolist()], T)
-                words = repack(words, sents, kept, B, T)
+                rows = repack(rows, sents, kept, B, T)
                 H = None if H is None else repack(H, sents, kept, B, T)
                 label_embs = {n: repack(e, sents, kept, B, T) for n, e in label_embs.items()}
                 sents, pairs = kept, (pairs[0], torch.arange(2 * len(pairs[0])).view(-1, 2))
-            parts = [words] if H is None or self.shortcut else []
+            parts = [rows] if H is None or self.shortcut else []
             parts += ([H] if H is not None else []) + list(label_embs.values())
             H = level(torch.cat(parts, dim=-1), sents)
             tasks = [t for t in self.tasks if t["level"] == k]
             if talk is not None:
                 talk.levels[k] = H
-            self._run_heads(tasks, H, sents, outputs, label_embs, B, T, pairs, talk)
-            for t in tasks:
-                if t["name"] in outputs:
-                    outputs[t["name"]]["segments"] = segments
-        return outputs
+            self._run_heads(tasks, H, sents, outputs, label_embs, pairs, talk)
+        return outputs, packing
 
     def _run_heads(
         self,
@@ -151,13 +191,12 @@ class JMTNetwork(nn.Module):
         packing: Packing,
         outputs: Dict[str, Dict[str, Any]],
         label_embs: Dict[str, torch.Tensor],
-        B: int,
-        T: int,
         pairs: Optional[Tuple[List[int], torch.Tensor]] = None,
         talk: Optional["Talk"] = None,
     ) -> None:
-        """Run the heads of these tasks on packed rows H; store their outputs in doc layout
-        and add their label embeddings (packed rows) to label_embs. A pair head runs on the
+        """Run the heads of these tasks on packed rows H; store their outputs (per token:
+        packed rows, see `merge_outputs`) and add their label embeddings (packed rows) to
+        label_embs. A pair head runs on the
         pairs (the docs, and their two segments in the packing) if there are any. With
         `talk`, a task hears the others first (its weights go to its outputs' "messages")."""
         for t in tasks:
@@ -183,10 +222,59 @@ class JMTNetwork(nn.Module):
                     label_embs[t["name"]] = emb
             if messages is not None:
                 out["messages"] = messages.detach()
-            for key in ("logits", "lab_dep", "lab_head", "features", "messages"):
-                if key in out:
-                    out[key] = packing.unpack(out[key], B, T)
             outputs[t["name"]] = out
+
+
+def sentence_groups(segments: List[Segment], size: int) -> List[Tuple[int, int]]:
+    """Cut the sentences of a batch into consecutive groups of about `size` tokens (a group
+    ends once it holds at least `size`), never between the two sentences of a pair doc.
+
+    RETURNS (List[Tuple[int, int]]): (first, end) indices into segments, in order.
+    """
+    per_doc: Dict[int, int] = defaultdict(int)
+    for b, _, _ in segments:
+        per_doc[b] += 1
+    groups, first, tokens = [], 0, 0
+    for i, (b, start, end) in enumerate(segments):
+        pair_second = per_doc[b] == 2 and i > 0 and segments[i - 1][0] == b
+        if tokens >= size and not pair_second:
+            groups.append((first, i))
+            first, tokens = i, 0
+        tokens += end - start
+    groups.append((first, len(segments)))
+    return groups
+
+
+# The per-token outputs of the heads: packed rows in `_run_heads`, doc layout after.
+ROW_OUTPUTS = ("logits", "lab_dep", "lab_head", "features", "messages")
+
+
+def merge_outputs(
+    outputs: Dict[str, Dict[str, Any]],
+    group: Dict[str, Dict[str, Any]],
+    first: int,
+    packing: Packing,
+    B: int,
+    T: int,
+) -> None:
+    """Put the outputs of a group of sentences (from `_levels`: per-token outputs as rows of
+    `packing`, sentence indices starting at `first` of the batch's) into the batch's outputs:
+    per-token outputs go to doc layout (written in place where an earlier group made the
+    tensor), per-sentence arc scores and per-pair outputs are appended."""
+    for name, out in group.items():
+        if "arc_buckets" in out:
+            out["arc_buckets"] = [(sents + first, m) for sents, m in out["arc_buckets"]]
+        merged = outputs.setdefault(name, {})
+        is_pair = "docs" in out
+        for key, value in out.items():
+            if key in ROW_OUTPUTS and not is_pair:  # pair outputs are per pair
+                merged[key] = packing.unpack(value, B, T, into=merged.get(key))
+            elif key not in merged:
+                merged[key] = value
+            elif key == "arc" or (is_pair and key in ("logits", "label_emb")):
+                merged[key] = torch.cat([merged[key], value])
+            elif key in ("arc_buckets", "docs"):
+                merged[key] = merged[key] + value
 
 
 class Talk:

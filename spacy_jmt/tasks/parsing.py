@@ -134,14 +134,22 @@ class ParsingTask(Task):
 def label_scores(
     output: Dict[str, Any], b: torch.Tensor, i: torch.Tensor, h: torch.Tensor
 ) -> torch.Tensor:
-    """Bilinear label scores of the arcs (doc b, dependent i, head h; h == -1: the root).
+    """Bilinear label scores of the arcs (doc b, dependent i, head h; h == -1: the root),
+    LABEL_BLOCK arcs at a time (the bilinear form holds n_arcs x n_labels x width floats).
 
     RETURNS (Tensor): (n_arcs, n_labels).
     """
-    dep = output["lab_dep"][b, i]
-    head = output["lab_head"][b, h.clamp(min=0)]
-    head = torch.where((h < 0)[:, None], output["lab_root"].expand_as(head), head)
-    return torch.einsum("nd,ldk,nk->nl", dep, output["lab_W"], head)
+    parts = []
+    for start in range(0, max(len(b), 1), LABEL_BLOCK):
+        block = slice(start, start + LABEL_BLOCK)
+        dep = output["lab_dep"][b[block], i[block]]
+        head = output["lab_head"][b[block], h[block].clamp(min=0)]
+        head = torch.where((h[block] < 0)[:, None], output["lab_root"].expand_as(head), head)
+        parts.append(torch.einsum("nd,ldk,nk->nl", dep, output["lab_W"], head))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+LABEL_BLOCK = 512
 
 
 def _dep_getter(token, attr: str) -> str:
