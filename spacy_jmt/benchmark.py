@@ -336,7 +336,9 @@ def annotate_long_doc(nlp: Language, texts: List[str], n_words: int) -> Dict[str
             total += length
             if total >= n_words:
                 break
-    doc = nlp.make_doc(" ".join(parts))
+    text = " ".join(parts)
+    nlp.max_length = max(nlp.max_length, len(text))  # spaCy's guard: 1M characters
+    doc = nlp.make_doc(text)
     start = time.perf_counter()
     doc = nlp(doc)
     seconds = time.perf_counter() - start

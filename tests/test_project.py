@@ -77,6 +77,7 @@ def project(tmp_path_factory) -> Path:
         "vars.n_sents": 2,
         "vars.train_args": TRAIN_ARGS,
         "vars.name": "jmt_tiny",
+        "vars.long_doc": 1000,
     }
     weasel_run.project_run(path, "all", overrides=overrides, capture=True)
     return path
@@ -89,6 +90,7 @@ def test_workflow_writes_every_output(project):
     assert 0.0 <= metrics["ewt-dev"]["pos_acc"] <= 1.0
     benchmark = json.loads((project / "metrics" / "benchmark.json").read_text())
     assert benchmark["pipelines"]["jmt"]["words_per_s"] > 0
+    assert benchmark["pipelines"]["jmt"]["long_doc"]["n_words"] >= 1000
     assert (project / "metrics" / "benchmark.md").read_text().startswith("Speed:")
 
 
