@@ -165,7 +165,10 @@ class MultiCorpus:
             if not path.exists():
                 raise FileNotFoundError(f"Corpus {name!r}: path does not exist: {path}")
             corpus = Corpus(path, gold_preproc=False, max_length=self.max_length)
-            references[name] = [eg.reference for eg in corpus(nlp)]
+            try:
+                references[name] = [eg.reference for eg in corpus(nlp)]
+            except ValueError as err:  # a damaged .spacy file (spaCy's E1014 names no file)
+                raise ValueError(f"Corpus {name!r}: cannot read {path}: {err}") from err
             if not references[name]:
                 raise ValueError(f"Corpus {name!r} has no examples: {path}")
         return references

@@ -1,18 +1,30 @@
 """The registered scorer of the `jmt` component: every task contributes its own scores."""
 
-from typing import Any, Callable, Dict, Iterable
+import warnings
+from collections import Counter
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 from spacy.training import Example
 from spacy.util import registry
 
 
 def score_jmt(
-    examples: Iterable[Example], *, tasks: Dict[str, Dict[str, Any]], **kwargs: Any
+    examples: Iterable[Example],
+    *,
+    tasks: Dict[str, Dict[str, Any]],
+    labels: Optional[Dict[str, List[str]]] = None,
+    **kwargs: Any,
 ) -> Dict[str, Any]:
     """Score the predictions of every task.
 
+    Gold labels that a task does not know (it never saw them in training) count as errors;
+    they are also counted under "unseen_labels" ({task: {label: occurrences}}, only if there
+    are any) and reported with a UserWarning.
+
     examples (Iterable[Example]): The examples to score.
     tasks (Dict[str, Dict[str, Any]]): The component's task settings (its cfg["tasks"]).
+    labels (Optional[Dict[str, List[str]]]): The labels of each task (the component's
+        `labels`, which spaCy passes to its scorer); None: no check for unseen labels.
     RETURNS (Dict[str, Any]): All tasks' scores (tag_acc, pos_acc, sents_f, chunks_f,
         noun_chunks_f, dep_uas, dep_las, ... depending on the tasks).
     """
@@ -20,8 +32,30 @@ def score_jmt(
 
     examples = list(examples)
     scores: Dict[str, Any] = {}
-    for task in build_tasks(tasks):
+    built = build_tasks(tasks, labels)
+    for task in built:
         scores.update(task.score(examples))
+    if labels:
+        unseen = {}
+        for task in built:
+            known = set(task.labels)
+            counts = Counter(
+                label for eg in examples for label in task.gold_labels(eg) if label not in known
+            )
+            if counts:
+                unseen[task.name] = dict(counts.most_common())
+        if unseen:
+            scores["unseen_labels"] = unseen
+            listed = "; ".join(
+                f"{name}: " + ", ".join(f"{label!r} ({n})" for label, n in counts.items())
+                for name, counts in unseen.items()
+            )
+            warnings.warn(
+                f"[spacy-jmt] the gold data has labels the model never saw in training; "
+                f"they count as errors: {listed}",
+                UserWarning,
+                stacklevel=2,
+            )
     return scores
 
 

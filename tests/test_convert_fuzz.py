@@ -114,7 +114,7 @@ def test_samples_convert(fmt):
 
 
 @pytest.mark.parametrize("fmt", list(SAMPLES))
-@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fuzz_corrupted_lines(fmt, data):
     event(check_converter(fmt, data.draw(corrupted(SAMPLES[fmt]), label="text")))
@@ -124,7 +124,7 @@ def test_corruption_changes_the_text():
     """The strategy really corrupts: most drawn texts differ from the sample."""
     texts: List[str] = []
 
-    @settings(max_examples=50, deadline=None)
+    @settings(max_examples=50)
     @given(text=corrupted(CONLLU))
     def collect(text: str) -> None:
         texts.append(text)

@@ -4,14 +4,11 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from spacy_jmt.decoding import bio_to_spans, bio_viterbi, eisner_decode, is_tree, mst_decode
-
-settings.register_profile("decoding", deadline=None, max_examples=100)
-settings.load_profile("decoding")
 
 
 def tree_score(scores, heads):

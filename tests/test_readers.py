@@ -158,6 +158,16 @@ def test_empty_corpus_names_it(paths, nlp, tmp_path):
         list(reader(nlp))
 
 
+@pytest.mark.parametrize("cut", [0.5, 0.0])
+def test_damaged_corpus_names_it(paths, nlp, tmp_path, cut):
+    data = Path(paths["big"]).read_bytes()
+    damaged = tmp_path / "damaged.spacy"
+    damaged.write_bytes(data[: int(len(data) * cut)] if cut else b"not a DocBin")
+    reader = create_multi_corpus({**paths, "big": damaged})
+    with pytest.raises(ValueError, match=f"Corpus 'big': cannot read {damaged}"):
+        list(reader(nlp))
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [

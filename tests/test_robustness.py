@@ -7,6 +7,7 @@ fuzz that trained pipeline instead of the tiny one trained here (project command
 """
 
 import os
+import warnings
 from typing import Any, Dict
 
 import pytest
@@ -170,7 +171,7 @@ def test_long_doc_runs_its_tok2vec_in_pieces(nlp):
 CHARS = st.characters(blacklist_categories=("Cs",))
 WORDS = st.text(CHARS, min_size=1, max_size=12)  # spaCy's Doc refuses empty words
 FUZZ_SETTINGS = settings(
-    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 
 
@@ -208,17 +209,24 @@ def test_fuzz_batches_equal_one_by_one(nlp, texts):
 
 
 def test_labels_never_seen_in_training(nlp):
-    """Gold labels the model does not know do not break scoring: they count as errors."""
+    """Gold labels the model does not know do not break scoring: they count as errors, and
+    they are counted and reported."""
     from spacy.training import Example
 
     doc = nlp.make_doc("The dog sleeps.")
     gold: Dict[str, Any] = {
-        "tags": ["ZZ", "NN", "VBZ", "."],
-        "pos": ["X", "NOUN", "VERB", "PUNCT"],
+        "tags": ["ZZ", "NN", "VBZ", "ZZ"],
+        "pos": ["DET", "NOUN", "VERB", "PUNCT"],
         "heads": [1, 2, 2, 2],
         "deps": ["never_seen", "nsubj", "ROOT", "punct"],
     }
     example = Example.from_dict(doc, gold)
-    scores = nlp.evaluate([example])
-    assert 0.0 <= scores["tag_acc"] < 1.0
+    with pytest.warns(UserWarning, match="never saw in training.*tag: 'ZZ' \\(2\\)"):
+        scores = nlp.evaluate([example])
+    assert scores["unseen_labels"] == {"tag": {"ZZ": 2}, "dep": {"never_seen": 1}}
+    assert scores["tag_acc"] <= 0.5
     assert 0.0 <= scores["dep_las"] < 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # known labels only: no warning
+        known = nlp.evaluate([Example(nlp.make_doc("The dog sleeps."), nlp("The dog sleeps."))])
+    assert "unseen_labels" not in known
