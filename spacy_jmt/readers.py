@@ -2,8 +2,9 @@
 
 import itertools
 import random
+import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -104,6 +105,35 @@ def set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:
             token.norm_ = cache[token.text]
 
 
+def limit_length(docs: List[Doc], max_length: int) -> Tuple[List[Doc], int, int]:
+    """spacy.Corpus.v1's rule for max_length, with counts: a doc of max_length or more tokens
+    is split into its sentences, and a sentence (or a doc without sentences) of that length
+    is left out.
+
+    docs (List[Doc]): The reference docs.
+    max_length (int): The limit; 0: none.
+    RETURNS (Tuple[List[Doc], int, int]): The docs kept, the number of docs split, and the
+        number of sentences or docs left out.
+    """
+    if not max_length:
+        return docs, 0, 0
+    kept: List[Doc] = []
+    n_split = n_left_out = 0
+    for doc in docs:
+        if len(doc) < max_length:
+            kept.append(doc)
+        elif not doc.has_annotation("SENT_START"):
+            n_left_out += 1
+        else:
+            n_split += 1
+            for sent in doc.sents:
+                if len(sent) < max_length:
+                    kept.append(sent.as_doc())
+                else:
+                    n_left_out += 1
+    return kept, n_split, n_left_out
+
+
 class MultiCorpus:
     """Draw the examples of one epoch from several DocBin corpora by a schedule.
 
@@ -136,7 +166,8 @@ class MultiCorpus:
         shuffle (bool): Whether to shuffle; proportional without shuffling yields the
             corpora concatenated in the order of `paths`.
         max_length (int): As in spacy.Corpus.v1: longer docs are split into sentences,
-            and longer sentences are skipped. 0 means no limit.
+            and longer sentences are left out, with a warning that counts them. 0 means no
+            limit.
         gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's
             (to train and evaluate for gold tokenization).
         """
@@ -164,11 +195,21 @@ class MultiCorpus:
         for name, path in self.paths.items():
             if not path.exists():
                 raise FileNotFoundError(f"Corpus {name!r}: path does not exist: {path}")
-            corpus = Corpus(path, gold_preproc=False, max_length=self.max_length)
+            corpus = Corpus(path, gold_preproc=False)
             try:
-                references[name] = [eg.reference for eg in corpus(nlp)]
+                docs = [eg.reference for eg in corpus(nlp)]
             except ValueError as err:  # a damaged .spacy file (spaCy's E1014 names no file)
                 raise ValueError(f"Corpus {name!r}: cannot read {path}: {err}") from err
+            references[name], n_split, n_left_out = limit_length(docs, self.max_length)
+            if n_left_out:
+                warnings.warn(
+                    f"[spacy-jmt] corpus {name!r} ({path}): max_length {self.max_length}: "
+                    f"{n_split} longer docs were split into sentences, and {n_left_out} "
+                    f"sentences (or docs without sentences) of {self.max_length}+ tokens "
+                    "were left out",
+                    UserWarning,
+                    stacklevel=2,
+                )
             if not references[name]:
                 raise ValueError(f"Corpus {name!r} has no examples: {path}")
         return references

@@ -13,7 +13,7 @@ from spacy.util import fix_random_seed
 from thinc.api import Adam
 from tiny_data import TINY_MODEL
 
-from spacy_jmt.relations import Relation, has_relations
+from spacy_jmt.relations import Relation, has_relations, set_relations
 from spacy_jmt.tasks.relation import score_relations
 
 # (text, entities (start, end, label), relations (head entity, tail entity, label)).
@@ -239,7 +239,23 @@ def test_overlapping_gold_spans_are_reported():
     examples = examples_of(nlp)
     ref = examples[0].reference
     ref.spans["ents"] = list(ref.spans["ents"]) + [Span(ref, 1, 3, label="PER")]  # overlaps
-    with pytest.warns(UserWarning, match=r"'ents': 1 of the 11 gold spans .* overlap"):
+    with pytest.warns(UserWarning, match=r"'ents': of the 11 gold spans .*, 1 overlap"):
+        nlp.initialize(lambda: examples)
+
+
+def test_gold_spans_inside_tokens_are_counted():
+    """A gold span whose boundary falls inside a token of the tokenizer cannot be learned
+    on those tokens: initialize counts it and warns."""
+    nlp = blank()
+    ref = Doc(nlp.vocab, words=["Acme", "Corp", "sued", "Bob"], spaces=[False, True, True, False])
+    ref.spans["ents"] = [Span(ref, 0, 1, label="ORG"), Span(ref, 3, 4, label="PER")]
+    examples = examples_of(nlp) + [Example(nlp.make_doc(ref.text), ref)]  # "AcmeCorp"
+    with pytest.warns(UserWarning, match=r"'ents': of the 12 gold spans .*, 1 do not align"):
+        nlp.initialize(lambda: examples)
+    assert nlp.get_pipe("jmt").cfg["states"]["ents"]["n_misaligned"] == 1
+    # A relation with that span as an argument: counted by the relation task.
+    set_relations(ref, [Relation(ref.spans["ents"][0], ref.spans["ents"][1], "Sued")])
+    with pytest.warns(UserWarning, match=r"'rel': 1 of the \d+ gold relations have an arg"):
         nlp.initialize(lambda: examples)
 
 

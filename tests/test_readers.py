@@ -144,6 +144,18 @@ def test_string_paths_and_max_length(tmp_path, nlp):
     assert sorted(texts(reader, nlp)) == ["a b c ", "d e f ", "x "]
 
 
+def test_max_length_counts_what_it_leaves_out(tmp_path, nlp):
+    docs = [
+        Doc(nlp.vocab, words=list("abcdefgh"), sent_starts=[1, 0, 0, 1, 0, 0, 0, 0]),
+        Doc(nlp.vocab, words=list("ijklmn")),  # no sentences: cannot be split
+        Doc(nlp.vocab, words=["x"]),
+    ]
+    DocBin(docs=docs).to_disk(tmp_path / "long.spacy")
+    reader = create_multi_corpus({"long": tmp_path / "long.spacy"}, max_length=5)
+    with pytest.warns(UserWarning, match="1 longer docs were split.*2 sentences .* left out"):
+        assert sorted(texts(reader, nlp)) == ["a b c ", "x "]
+
+
 def test_missing_path_names_corpus(paths, nlp, tmp_path):
     missing = tmp_path / "nope.spacy"
     reader = create_multi_corpus({**paths, "conll2000": missing})

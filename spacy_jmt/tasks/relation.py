@@ -107,12 +107,31 @@ class RelationTask(Task):
         return (rel.label for rel in self.own_relations(example.reference) or [])
 
     def observe(self, example: Example) -> None:
-        """Learn the argument-type constraints: (head type, label, tail type) triples."""
+        """Learn the argument-type constraints: (head type, label, tail type) triples; count
+        the relations with an argument that does not align to the predicted tokens."""
         allowed = {tuple(t) for t in self.state.get("allowed", [])}
         relations = self.own_relations(example.reference) or []
         seen = {(r.head.label_, r.label, r.tail.label_) for r in relations}
         if not seen <= allowed:
             self.state["allowed"] = sorted(list(t) for t in allowed | seen)
+        pred = example.predicted
+        misaligned = sum(
+            any(pred.char_span(arg.start_char, arg.end_char) is None for arg in rel[:2])
+            for rel in relations
+        )
+        self.state["n_relations"] = self.state.get("n_relations", 0) + len(relations)
+        self.state["n_misaligned"] = self.state.get("n_misaligned", 0) + misaligned
+
+    def data_warning(self) -> Optional[str]:
+        n = self.state.get("n_misaligned", 0)
+        if not n:
+            return None
+        return (
+            f"Task '{self.name}': {n} of the {self.state['n_relations']} gold relations have "
+            "an argument that does not align to the tokenizer's tokens and are not learned "
+            "(fix the tokenization, or train with the reader's gold_tokens = true); they still "
+            "count in the scores"
+        )
 
     def _type(self, label: str) -> int:
         labels = self.spans.labels

@@ -70,23 +70,38 @@ class SpanTask(Task):
 
     def observe(self, example: Example) -> None:
         """Count the gold spans that IOB2 tags cannot hold (they overlap a longer or earlier
-        span): the task learns without them but is scored against them."""
+        span), and those whose boundaries fall inside a token of the predicted doc (the
+        tokenizer's tokens, unless the reader gives gold tokens): the task learns without
+        them but is scored against them."""
         if not self.state.get("n_spans"):
-            self.state.update(n_spans=0, n_overlapping=0)
+            self.state.update(n_spans=0, n_overlapping=0, n_misaligned=0)
         spans = list(example.reference.spans.get(self.key, []))
         kept = spans_to_bio(spans, len(example.reference))
         n_kept = sum(tag.startswith("B-") for tag in kept)
+        aligned = example.get_aligned_spans_y2x(spans, allow_overlap=True) if spans else []
         self.state["n_spans"] += len(spans)
         self.state["n_overlapping"] += len({(s.start, s.end) for s in spans}) - n_kept
+        self.state["n_misaligned"] = self.state.get("n_misaligned", 0) + len(spans) - len(aligned)
 
     def data_warning(self) -> Optional[str]:
-        n = self.state.get("n_overlapping", 0)
-        if not n:
+        n_overlapping = self.state.get("n_overlapping", 0)
+        n_misaligned = self.state.get("n_misaligned", 0)
+        problems = []
+        if n_overlapping:
+            problems.append(
+                f"{n_overlapping} overlap another span and cannot be learned as IOB2 tags (the "
+                "longest, then the earliest, is kept)"
+            )
+        if n_misaligned:
+            problems.append(
+                f"{n_misaligned} do not align to the tokenizer's tokens and are not learned "
+                "(fix the tokenization, or train with the reader's gold_tokens = true)"
+            )
+        if not problems:
             return None
         return (
-            f"Task '{self.name}': {n} of the {self.state['n_spans']} gold spans in "
-            f"doc.spans['{self.key}'] overlap another span and cannot be learned as IOB2 tags "
-            "(the longest, then the earliest, is kept); they still count in the scores"
+            f"Task '{self.name}': of the {self.state['n_spans']} gold spans in "
+            f"doc.spans['{self.key}'], {'; '.join(problems)}; they still count in the scores"
         )
 
     def loss(
