@@ -114,12 +114,12 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
     frozen = model.attrs["frozen_tok2vec"]
-    if is_train:
+    piece_length = None if is_train else model.attrs["piece_length"]
+    if piece_length is None:
         Xs, backprop_tok2vec = tok2vec(docs, not frozen)
     else:
-        Xs = tok2vec_in_pieces(tok2vec, docs, model.attrs["piece_length"])
+        Xs = tok2vec_in_pieces(tok2vec, docs, piece_length)
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
-    piece_length = None if is_train else model.attrs["piece_length"]
     Y, backprop_network = network((Xs, get_segments, piece_length), is_train)
 
     def backprop(dY: JMTOutput) -> Any:
@@ -138,10 +138,11 @@ def tok2vec_in_pieces(tok2vec: Model, docs: List[Doc], piece_length: int) -> Lis
     piece_length (int): The longest doc that runs whole.
     RETURNS (List[Floats2d]): One (len(doc), width) array per doc.
     """
-    short = [i for i, doc in enumerate(docs) if len(doc) <= piece_length]
     Xs: List[Optional[Floats2d]] = [None] * len(docs)
-    for i, X in zip(short, tok2vec.predict([docs[i] for i in short]) if short else []):
-        Xs[i] = X
+    short = [i for i, doc in enumerate(docs) if len(doc) <= piece_length]
+    if short:  # together, as one batch
+        for i, X in zip(short, tok2vec.predict([docs[i] for i in short])):
+            Xs[i] = X
     for i, doc in enumerate(docs):
         if Xs[i] is not None:
             continue

@@ -703,6 +703,11 @@ def test_listener(tmp_path):
     assert loaded.pipe_names == ["tok2vec", "jmt"]
     assert [annotations(doc) for doc in loaded.pipe(PIPE_TEXTS)] == before
     assert [annotations(loaded(text)) for text in PIPE_TEXTS] == before
+    # A long doc runs in pieces: the listener reads each piece's slice of doc.tensor.
+    long_text = " ".join(PIPE_TEXTS) * 8
+    expected = annotations(loaded(long_text))
+    loaded.get_pipe("jmt").model.attrs["piece_length"] = 16
+    assert annotations(loaded(long_text)) == expected
 
 
 def test_replace_listeners(tmp_path):

@@ -1,6 +1,7 @@
 """The span (entities) and relation task kinds inside the `jmt` component."""
 
 import copy
+import re
 import pickle
 from typing import Any, Dict, List, Tuple
 
@@ -255,8 +256,11 @@ def test_gold_spans_inside_tokens_are_counted():
     assert nlp.get_pipe("jmt").cfg["states"]["ents"]["n_misaligned"] == 1
     # A relation with that span as an argument: counted by the relation task.
     set_relations(ref, [Relation(ref.spans["ents"][0], ref.spans["ents"][1], "Sued")])
-    with pytest.warns(UserWarning, match=r"'rel': 1 of the \d+ gold relations have an arg"):
+    with pytest.warns(UserWarning) as record:
         nlp.initialize(lambda: examples)
+    messages = " | ".join(str(w.message) for w in record)
+    assert "'ents': of the 12 gold spans in doc.spans['ents'], 1 do not align" in messages
+    assert re.search(r"'rel': 1 of the \d+ gold relations have an argument", messages)
 
 
 def test_two_relation_tasks_share_doc_relations():

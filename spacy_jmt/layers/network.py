@@ -122,20 +122,21 @@ class JMTNetwork(nn.Module):
         label_embs: Dict[str, torch.Tensor] = {}
         rows: Dict[str, Dict[str, Any]] = {}
         self._run_heads(level0, docs.pack(words), docs, rows, label_embs)
-        merge_outputs(outputs, rows, 0, docs, B, T)
+        joined: Dict[Tuple[str, str], List[torch.Tensor]] = {}
+        merge_outputs(outputs, rows, 0, docs, B, T, joined)
         segments = get_segments(outputs)
-        if not segments:
-            return outputs
-        embs = {name: docs.unpack(e, B, T) for name, e in label_embs.items()}  # doc layout
-        groups = [(0, len(segments))]
-        if piece_length is not None:
+        groups = [(0, len(segments))] if segments else []
+        if segments and piece_length is not None:
             groups = sentence_groups(segments, piece_length)
+        embs = {name: docs.unpack(e, B, T) for name, e in label_embs.items()}  # doc layout
         pair_docs, pairs = find_pairs(segments)
         for first, end in groups:
             keep = (pairs[:, 0] >= first) & (pairs[:, 0] < end)
             group_pairs = ([b for b, k in zip(pair_docs, keep.tolist()) if k], pairs[keep] - first)
             upper, packing = self._levels(words, embs, segments[first:end], group_pairs, B, T)
-            merge_outputs(outputs, upper, first, packing, B, T)
+            merge_outputs(outputs, upper, first, packing, B, T, joined)
+        for (name, key), parts in joined.items():
+            outputs[name][key] = parts[0] if len(parts) == 1 else torch.cat(parts)
         for t in self.tasks:
             if t["level"] > 0 and t["name"] in outputs:
                 outputs[t["name"]]["segments"] = segments
@@ -256,25 +257,27 @@ def merge_outputs(
     packing: Packing,
     B: int,
     T: int,
+    joined: Dict[Tuple[str, str], List[torch.Tensor]],
 ) -> None:
     """Put the outputs of a group of sentences (from `_levels`: per-token outputs as rows of
-    `packing`, sentence indices starting at `first` of the batch's) into the batch's outputs:
-    per-token outputs go to doc layout (written in place where an earlier group made the
-    tensor), per-sentence arc scores and per-pair outputs are appended."""
+    `packing`, sentence indices starting at `first` of the batch's) into the batch's outputs.
+    Per-token outputs go to doc layout (written in place where an earlier group made the
+    tensor); per-sentence arc scores and per-pair outputs are collected in `joined`, to be
+    concatenated once all groups are in; lists of sentences and pairs are extended."""
     for name, out in group.items():
-        if "arc_buckets" in out:
-            out["arc_buckets"] = [(sents + first, m) for sents, m in out["arc_buckets"]]
         merged = outputs.setdefault(name, {})
         is_pair = "docs" in out
         for key, value in out.items():
             if key in ROW_OUTPUTS and not is_pair:  # pair outputs are per pair
                 merged[key] = packing.unpack(value, B, T, into=merged.get(key))
-            elif key not in merged:
-                merged[key] = value
             elif key == "arc" or (is_pair and key in ("logits", "label_emb")):
-                merged[key] = torch.cat([merged[key], value])
-            elif key in ("arc_buckets", "docs"):
-                merged[key] = merged[key] + value
+                joined.setdefault((name, key), []).append(value)
+            elif key == "arc_buckets":
+                merged.setdefault(key, []).extend((sents + first, m) for sents, m in value)
+            elif key == "docs":
+                merged.setdefault(key, []).extend(value)
+            else:  # the same in every group (the label weights, score_pairs)
+                merged.setdefault(key, value)
 
 
 class Talk:
