@@ -1,8 +1,8 @@
 """The span (entities) and relation task kinds inside the `jmt` component."""
 
 import copy
-import re
 import pickle
+import re
 from typing import Any, Dict, List, Tuple
 
 import pytest
