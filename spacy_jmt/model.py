@@ -21,7 +21,7 @@ JMTOutput = Dict[str, Dict[str, Any]]
 # PIECE_CONTEXT tokens of context on either side whose outputs are dropped (a CNN tok2vec,
 # whose receptive field is smaller, gives the same vectors as over the whole doc); the levels
 # above 0 over groups of whole sentences (the same outputs).
-PIECE_LENGTH = 2048
+PIECE_LENGTH = 16384
 PIECE_CONTEXT = 32
 
 

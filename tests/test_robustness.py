@@ -27,7 +27,7 @@ from test_component import (
     train,
 )
 
-from spacy_jmt.model import tok2vec_in_pieces
+from spacy_jmt.model import PIECE_LENGTH, tok2vec_in_pieces
 
 FUZZ_PIPELINE = os.environ.get("SPACY_JMT_FUZZ_PIPELINE")
 # Texts that have broken NLP pipelines: control characters, zero-width and bidi marks, emoji
@@ -162,7 +162,7 @@ def test_long_doc_runs_its_tok2vec_in_pieces(nlp):
     try:
         assert annotations(nlp(text)) == expected
     finally:
-        jmt.model.attrs["piece_length"] = 2048
+        jmt.model.attrs["piece_length"] = PIECE_LENGTH
 
 
 # -- fuzzing ----------------------------------------------------------------------------------
