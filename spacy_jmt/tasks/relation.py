@@ -116,7 +116,7 @@ class RelationTask(Task):
             self.state["allowed"] = sorted(list(t) for t in allowed | seen)
         pred = example.predicted
         misaligned = sum(
-            any(pred.char_span(arg.start_char, arg.end_char) is None for arg in rel[:2])
+            any(pred.char_span(a.start_char, a.end_char) is None for a in (rel.head, rel.tail))
             for rel in relations
         )
         self.state["n_relations"] = self.state.get("n_relations", 0) + len(relations)
