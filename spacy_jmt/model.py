@@ -16,13 +16,15 @@ from thinc.types import Floats2d
 STRUCTURES = ("none", "complete", "star")
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
-# At inference, long input runs in pieces of about PIECE_LENGTH tokens, so that memory beyond
-# the outputs stays bounded: the tok2vec over a longer doc piece by piece, each piece with
+# At inference, long input runs in parts, so that memory beyond the doc's outputs stays bounded:
+# the tok2vec over a doc longer than TOK2VEC_PIECE tokens piece by piece, each piece with
 # PIECE_CONTEXT tokens of context on either side whose outputs are dropped (a CNN tok2vec,
-# whose receptive field is smaller, gives the same vectors as over the whole doc); the levels
-# above 0 over groups of whole sentences (the same outputs).
-PIECE_LENGTH = 16384
+# whose receptive field is smaller, gives the same vectors as over the whole doc; a
+# transformer's memory grows with the piece); the levels above 0 over groups of whole
+# sentences of about SENTENCE_GROUP tokens (the same outputs; a batch of nlp.pipe is one).
+TOK2VEC_PIECE = 2048
 PIECE_CONTEXT = 32
+SENTENCE_GROUP = 16384
 
 
 @registry.architectures("spacy-jmt.JMTModel.v1")
@@ -67,7 +69,8 @@ def build_jmt_model(
             "label_width": label_width,
             "communication": communication,
             "frozen_tok2vec": False,  # set by spacy_jmt.growth.freeze_levels
-            "piece_length": PIECE_LENGTH,
+            "tok2vec_piece": TOK2VEC_PIECE,
+            "sentence_group": SENTENCE_GROUP,
             "get_segments": None,
         },
     )
@@ -114,13 +117,13 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
     frozen = model.attrs["frozen_tok2vec"]
-    piece_length = None if is_train else model.attrs["piece_length"]
-    if piece_length is None:
+    if is_train:
         Xs, backprop_tok2vec = tok2vec(docs, not frozen)
     else:
-        Xs = tok2vec_in_pieces(tok2vec, docs, piece_length)
+        Xs = tok2vec_in_pieces(tok2vec, docs, model.attrs["tok2vec_piece"])
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
-    Y, backprop_network = network((Xs, get_segments, piece_length), is_train)
+    group_length = None if is_train else model.attrs["sentence_group"]
+    Y, backprop_network = network((Xs, get_segments, group_length), is_train)
 
     def backprop(dY: JMTOutput) -> Any:
         dXs = backprop_network(dY)
@@ -147,10 +150,14 @@ def tok2vec_in_pieces(tok2vec: Model, docs: List[Doc], piece_length: int) -> Lis
         if Xs[i] is not None:
             continue
         parts = []
+        # What Span.as_doc copies, read once: per piece it would read the whole doc again.
+        head = list(doc._get_array_attrs())
+        array = doc.to_array(head)
         for start in range(0, len(doc), piece_length):
             end = min(start + piece_length, len(doc))
             left, right = max(start - PIECE_CONTEXT, 0), min(end + PIECE_CONTEXT, len(doc))
-            X = tok2vec.predict([doc[left:right].as_doc()])[0]
+            piece = doc[left:right].as_doc(array_head=head, array=array)  # type: ignore[call-arg]
+            X = tok2vec.predict([piece])[0]
             parts.append(X[start - left : end - left])
         Xs[i] = tok2vec.ops.xp.concatenate(parts, axis=0)
     return cast(List[Floats2d], Xs)
@@ -159,7 +166,7 @@ def tok2vec_in_pieces(tok2vec: Model, docs: List[Doc], piece_length: int) -> Lis
 def _convert_inputs(
     model: Model, X: Tuple[List[Floats2d], Callable, Optional[int]], is_train: bool
 ):
-    Xs, get_segments, piece_length = X
+    Xs, get_segments, group_length = X
     lengths = [x.shape[0] for x in Xs]
     ops = model.ops
     flat = ops.xp.concatenate(Xs, axis=0) if Xs else ops.alloc2f(0, 0)
@@ -169,7 +176,7 @@ def _convert_inputs(
         d_flat = torch2xp(dX.args[0])
         return ops.unflatten(cast(Floats2d, d_flat), ops.asarray1i(lengths))
 
-    kwargs = {"get_segments": get_segments, "piece_length": piece_length}
+    kwargs = {"get_segments": get_segments, "group_length": group_length}
     return ArgsKwargs(args=(Xt, lengths), kwargs=kwargs), convert_from_torch
 
 

@@ -706,7 +706,7 @@ def test_listener(tmp_path):
     # A long doc runs in pieces: the listener reads each piece's slice of doc.tensor.
     long_text = " ".join(PIPE_TEXTS) * 8
     expected = annotations(loaded(long_text))
-    loaded.get_pipe("jmt").model.attrs["piece_length"] = 16
+    loaded.get_pipe("jmt").model.attrs.update(tok2vec_piece=16, sentence_group=16)
     assert annotations(loaded(long_text)) == expected
 
 

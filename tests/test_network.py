@@ -118,7 +118,7 @@ def test_sentence_groups_give_the_same_outputs(communication):
     X = torch.randn(sum(lengths), 10)
     with torch.no_grad():
         whole = net(X, lengths, lambda outputs: segments)
-        grouped = net(X, lengths, lambda outputs: segments, piece_length=4)
+        grouped = net(X, lengths, lambda outputs: segments, group_length=4)
     assert len(sentence_groups(segments, 4)) > 2
     assert set(grouped) == set(whole)
     for name, out in whole.items():

@@ -27,7 +27,7 @@ from test_component import (
     train,
 )
 
-from spacy_jmt.model import PIECE_LENGTH, tok2vec_in_pieces
+from spacy_jmt.model import SENTENCE_GROUP, TOK2VEC_PIECE, tok2vec_in_pieces
 
 FUZZ_PIPELINE = os.environ.get("SPACY_JMT_FUZZ_PIPELINE")
 # Texts that have broken NLP pipelines: control characters, zero-width and bidi marks, emoji
@@ -143,10 +143,10 @@ def test_overwrite_decides_about_existing_annotation(nlp):
     assert [t.pos_ for t in replaced] == [t.pos_ for t in fresh]
 
 
-def test_long_doc_runs_its_tok2vec_in_pieces(nlp):
+def test_long_doc_runs_in_pieces(nlp):
     """Over a doc longer than the piece length, the tok2vec runs piece by piece with context
-    on either side: the same vectors as over the whole doc (the CNN sees PIECE_CONTEXT
-    tokens at most), so the same annotation."""
+    on either side (the same vectors as over the whole doc: the CNN sees PIECE_CONTEXT
+    tokens at most), and the levels over groups of sentences: the same annotation."""
     jmt = nlp.get_pipe("jmt")
     text = " ".join(t for t in PIPE_TEXTS if t.strip()) * 10
     doc = nlp.make_doc(text)
@@ -158,11 +158,11 @@ def test_long_doc_runs_its_tok2vec_in_pieces(nlp):
     assert abs(pieces[1] - whole).max() < 1e-5
     assert abs(pieces[0] - tok2vec.predict([nlp.make_doc("a b c")])[0]).max() < 1e-5
     expected = annotations(nlp(text))
-    jmt.model.attrs["piece_length"] = 64
+    jmt.model.attrs.update(tok2vec_piece=64, sentence_group=64)
     try:
         assert annotations(nlp(text)) == expected
     finally:
-        jmt.model.attrs["piece_length"] = PIECE_LENGTH
+        jmt.model.attrs.update(tok2vec_piece=TOK2VEC_PIECE, sentence_group=SENTENCE_GROUP)
 
 
 # -- fuzzing ----------------------------------------------------------------------------------

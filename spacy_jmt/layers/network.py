@@ -103,12 +103,12 @@ class JMTNetwork(nn.Module):
         X: torch.Tensor,
         lengths: List[int],
         get_segments: GetSegments,
-        piece_length: Optional[int] = None,
+        group_length: Optional[int] = None,
     ) -> Dict[str, Dict[str, Any]]:
         """X (Tensor): (sum(lengths), width_in), the docs' word vectors concatenated.
         lengths (List[int]): Tokens per doc.
         get_segments (GetSegments): Gives the sentences, once the level-0 tasks have run.
-        piece_length (Optional[int]): Run the levels above 0 over groups of whole sentences
+        group_length (Optional[int]): Run the levels above 0 over groups of whole sentences
             of about this many tokens (`sentence_groups`): the same outputs, with memory for
             one group at a time beyond the outputs. None: all sentences at once (training).
         RETURNS (Dict[str, Dict[str, Any]]): Per task name, the head's outputs in doc layout
@@ -126,8 +126,8 @@ class JMTNetwork(nn.Module):
         merge_outputs(outputs, rows, 0, docs, B, T, joined)
         segments = get_segments(outputs)
         groups = [(0, len(segments))] if segments else []
-        if segments and piece_length is not None:
-            groups = sentence_groups(segments, piece_length)
+        if segments and group_length is not None:
+            groups = sentence_groups(segments, group_length)
         embs = {name: docs.unpack(e, B, T) for name, e in label_embs.items()}  # doc layout
         pair_docs, pairs = find_pairs(segments)
         for first, end in groups:
