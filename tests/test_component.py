@@ -410,7 +410,9 @@ def _misaligned_example(nlp: Language) -> Example:
 def test_misaligned_data_trains():
     fix_random_seed(0)
     nlp = blank_jmt()
-    nlp.initialize(lambda: [_misaligned_example(nlp)] + examples_of(nlp))
+    # The chunk over merged tokens cannot be learned on the predicted tokens: counted.
+    with pytest.warns(UserWarning, match=r"'chunks': of the 11 gold spans .*, 1 do not align"):
+        nlp.initialize(lambda: [_misaligned_example(nlp)] + examples_of(nlp))
     # Labels come from the aligned gold (as in spaCy's tagger): the reference tokens that
     # are merged in the predicted doc ("do n't", "rain .") bring none.
     labels = nlp.get_pipe("jmt").labels
