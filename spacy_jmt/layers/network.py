@@ -197,9 +197,9 @@ class JMTNetwork(nn.Module):
     ) -> None:
         """Run the heads of these tasks on packed rows H; store their outputs (per token:
         packed rows, see `merge_outputs`) and add their label embeddings (packed rows) to
-        label_embs. A pair head runs on the
-        pairs (the docs, and their two segments in the packing) if there are any. With
-        `talk`, a task hears the others first (its weights go to its outputs' "messages")."""
+        label_embs. A pair head runs on the pairs (the docs, and their two segments in the
+        packing) if there are any. With `talk`, a task hears the others first (its weights
+        go to its outputs' "messages")."""
         for t in tasks:
             head = self.heads[t["name"]]
             H_t, messages = H, None  # what the task's head reads

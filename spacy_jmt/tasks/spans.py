@@ -81,7 +81,7 @@ class SpanTask(Task):
         aligned = example.get_aligned_spans_y2x(spans, allow_overlap=True) if spans else []
         self.state["n_spans"] += len(spans)
         self.state["n_overlapping"] += len({(s.start, s.end) for s in spans}) - n_kept
-        self.state["n_misaligned"] = self.state.get("n_misaligned", 0) + len(spans) - len(aligned)
+        self.state["n_misaligned"] += len(spans) - len(aligned)
 
     def data_warning(self) -> Optional[str]:
         n_overlapping = self.state.get("n_overlapping", 0)
