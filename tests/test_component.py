@@ -12,7 +12,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import spacy
@@ -126,14 +126,19 @@ def train(nlp: Language, get_examples: Callable[[], List[Example]], n_iter: int,
     return losses
 
 
-@pytest.fixture(scope="module")
-def trained():
-    """A pipeline overfitted on TRAIN_DATA, and the losses of its last update."""
+def train_small(n_iter: int) -> Tuple[Language, Dict[str, float]]:
+    """The small pipeline trained on TRAIN_DATA for n_iter updates from seed 0, and the
+    losses of its last update."""
     fix_random_seed(0)
     nlp = blank_jmt()
     nlp.initialize(lambda: examples_of(nlp))
-    losses = train(nlp, lambda: examples_of(nlp), 80)
-    return nlp, losses
+    return nlp, train(nlp, lambda: examples_of(nlp), n_iter)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A pipeline overfitted on TRAIN_DATA, and the losses of its last update."""
+    return train_small(80)
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from spacy.language import Language
 from spacy.tokens import Doc
-from spacy.util import fix_random_seed
 from test_component import (
     PIPE_TEXTS,
     SMALL_CONFIG,
     annotations,
     assert_trees,
     blank_jmt,
-    examples_of,
-    train,
+    train_small,
 )
 
 from spacy_jmt.model import SENTENCE_GROUP, TOK2VEC_PIECE, tok2vec_in_pieces
@@ -57,11 +55,7 @@ ODD_TEXTS = [
 def nlp() -> Language:
     if FUZZ_PIPELINE:
         return spacy.load(FUZZ_PIPELINE)
-    fix_random_seed(0)
-    nlp = blank_jmt()
-    nlp.initialize(lambda: examples_of(nlp))
-    train(nlp, lambda: examples_of(nlp), 40)
-    return nlp
+    return train_small(40)[0]
 
 
 def check_doc(nlp: Language, doc: Doc) -> None:

@@ -5,17 +5,12 @@ import shutil
 import pytest
 import spacy
 import srsly
-from spacy.util import fix_random_seed
-from test_component import PIPE_TEXTS, annotations, blank_jmt, examples_of, train
+from test_component import PIPE_TEXTS, annotations, examples_of, train_small
 
 
 @pytest.fixture(scope="module")
 def trained_nlp():
-    fix_random_seed(0)
-    nlp = blank_jmt()
-    nlp.initialize(lambda: examples_of(nlp))
-    train(nlp, lambda: examples_of(nlp), 10)
-    return nlp
+    return train_small(10)[0]
 
 
 @pytest.fixture

@@ -96,13 +96,12 @@ class BiaffineHead(nn.Module):
         RETURNS (Dict[str, Any]): "arc": the arc scores of every bucket of sentences of
         similar length, flattened one after the other, and "arc_buckets" (not a tensor):
         per bucket its sentences (indices into the segments) and its length m, so that its
-        block in "arc" is (n_sentences, m, m + 1) (`arc_blocks` reads them):
-        the score of dependent i taking head j (j = 0 is the root; padding and self-loops
-        score -inf). Memory grows with the sum of squared sentence lengths, not with the
-        number of sentences times the longest one. "lab_dep", "lab_head" (n_rows,
-        label_width + 1) and "lab_root"
-        (label_width + 1,): label features with a bias feature; "lab_W" (n_labels,
-        label_width + 1, label_width + 1): the bilinear label weights.
+        block in "arc" is (n_sentences, m, m + 1) (`arc_blocks` reads them): the score of
+        dependent i taking head j (j = 0 is the root; padding and self-loops score -inf).
+        Memory grows with the sum of squared sentence lengths, not with the number of
+        sentences times the longest one. "lab_dep", "lab_head" (n_rows, label_width + 1)
+        and "lab_root" (label_width + 1,): label features with a bias feature; "lab_W"
+        (n_labels, label_width + 1, label_width + 1): the bilinear label weights.
         """
         if self.own is not None:
             H = self.own(H, packing)
