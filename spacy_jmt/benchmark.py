@@ -24,16 +24,17 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer
-from spacy.tokens import Doc, DocBin, Span, Token
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
+from .keys import CHUNKS_KEY, ENTS_KEY, NOUN_CHUNK_LABEL
 from .readers import set_tokenizer_norms
+from .tasks.parsing import dep_label_getter
 
-CHUNKS_KEY = "chunks"  # the span group with the gold (and jmt's predicted) phrase chunks
-NOUN_CHUNK_LABEL = "NP"  # the chunk label that counts as a noun chunk
-_NP_KEY = "_benchmark_noun_chunks"  # scratch span group for scoring noun chunks
+_NP_KEY = "_benchmark_noun_chunks"  # scratch span groups for scoring noun chunks, entities
+_ENTS_KEY = "_benchmark_ents"
 WARMUP_TEXTS = 16  # texts run through the pipeline before timing
 # LAS is only reported where the pipeline's dependency labels cover this share of gold arcs.
 MIN_DEP_LABEL_COVERAGE = 0.9
@@ -61,7 +62,6 @@ METRICS: List[Tuple[str, str]] = [
 ]
 # Metrics printed as they are, not as percentages.
 RAW_METRICS = ("relatedness_pearson", "relatedness_mse")
-ENTS_KEY = "ents"  # the span group with all gold entities (doc.ents holds no overlaps)
 
 Log = Callable[[str], None]
 
@@ -426,7 +426,7 @@ def score_examples(
     dep_examples = [eg for eg in examples if eg.reference.has_annotation("DEP")]
     if dep_examples:
         if _annotates([eg.predicted for eg in dep_examples], "DEP"):
-            deps = Scorer.score_deps(dep_examples, "dep", getter=_lower_getter)
+            deps = Scorer.score_deps(dep_examples, "dep", getter=dep_label_getter)
             scores["dep_uas"], scores["dep_las"] = deps["dep_uas"], deps["dep_las"]
             coverage = _label_coverage(dep_examples, dep_labels)
             scores["dep_label_coverage"] = coverage
@@ -486,13 +486,13 @@ def _score_entities(
             missing("ents_f", "the pipeline does not predict doc.ents")
         elif pred_labels and not pred_labels & gold_labels:
             missing("ents_f", "different entity label scheme")
-        else:
-            tp = n_pred = n_gold = 0
+        else:  # spaCy's span scorer, on the predicted doc.ents and the gold entities
             for eg in ent_examples:
-                pred = {(e.start_char, e.end_char, e.label_) for e in eg.predicted.ents}
-                gold = {(e.start_char, e.end_char, e.label_) for e in gold_ents(eg.reference)}
-                tp, n_pred, n_gold = tp + len(pred & gold), n_pred + len(pred), n_gold + len(gold)
-            scores["ents_f"] = 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 0.0
+                eg.predicted.spans[_ENTS_KEY] = list(eg.predicted.ents)
+                eg.reference.spans[_ENTS_KEY] = gold_ents(eg.reference)
+            scores["ents_f"] = Scorer.score_spans(
+                ent_examples, _ENTS_KEY, getter=lambda doc, key: doc.spans.get(key, [])
+            )[f"{_ENTS_KEY}_f"]
     rel_examples = [eg for eg in examples if has_relations(eg.reference)]
     if rel_examples:
         keys = ("rel_micro_f", "rel_macro_f", "rel_boundaries_micro_f")
@@ -543,11 +543,9 @@ def dependency_labels(nlp: Language) -> Optional[Set[str]]:
         if "token.dep" not in nlp.get_pipe_meta(name).assigns:
             continue
         found: Any = getattr(pipe, "labels", None)
-        if isinstance(found, dict):  # jmt: labels per task
-            tasks = getattr(pipe, "cfg", {}).get("tasks") or {}
-            parsing = [
-                k for k, v in tasks.items() if isinstance(v, dict) and v.get("kind") == "parsing"
-            ]
+        if isinstance(found, dict):  # jmt: labels per task, of the tasks that write token.dep
+            tasks = getattr(pipe, "tasks", [])
+            parsing = [t.name for t in tasks if "token.dep" in getattr(t, "assigns", ())]
             found = [label for key in (parsing or found) for label in found.get(key, [])]
         labels.update(str(label).lower() for label in found or ())
     return labels or None
@@ -556,11 +554,6 @@ def dependency_labels(nlp: Language) -> Optional[Set[str]]:
 def _annotates(docs: List[Doc], attr: str) -> bool:
     # Empty docs count as annotated and one-token docs as sentence-split: ignore them.
     return any(len(doc) > 1 and doc.has_annotation(attr) for doc in docs)
-
-
-def _lower_getter(token: Token, attr: str) -> Any:
-    value = getattr(token, attr)
-    return token.vocab.strings.as_string(value).lower() if attr == "dep" else value
 
 
 def _label_coverage(examples: List[Example], labels: Optional[Set[str]]) -> float:

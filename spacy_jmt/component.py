@@ -1,20 +1,17 @@
 """The `jmt` pipeline component: one hierarchical multi-task network, many Doc attributes.
 
-This module imports neither torch nor the task kinds at import time, so that `spacy.blank()`
+The component orchestrates: the task kinds (spacy_jmt/tasks/) read gold, compute losses,
+decode and score; the model (spacy_jmt/model.py) runs the network; segmentation, the pair
+API, the communication weights, growth and serialization live in modules of their own. This
+module imports neither torch nor the task kinds at import time, so that `spacy.blank()`
 stays cheap in environments where the plugin is installed.
 """
 
-import hashlib
-import os
 import warnings
 from itertools import islice
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple, Union
 
-import numpy
-import srsly
-from spacy import util
-from spacy.attrs import SENT_START
 from spacy.errors import Errors
 from spacy.language import Language
 from spacy.pipeline import TrainablePipe
@@ -23,8 +20,10 @@ from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
-from .growth import Anchor, check_tasks, copy_weights, freeze_levels, load_source
-from .model import attach_network, get_torch_network
+from . import serialization
+from .growth import SuccessiveRegularization, check_tasks, copy_weights, freeze_levels, load_source
+from .model import attach_network
+from .segmentation import Segmenter, copy_gold_sentences
 
 DEFAULT_JMT_MODEL = """
 [model]
@@ -67,8 +66,9 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
 
 @Language.factory(
     "jmt",
-    assigns=["token.tag", "token.pos", "token.head", "token.dep", "token.is_sent_start",
-             "doc.spans", "doc.ents", "doc._.relations", "doc.cats", "doc._.relatedness"],
+    assigns=["token.tag", "token.pos", "token.morph", "token.head", "token.dep",
+             "token.is_sent_start", "doc.spans", "doc.ents", "doc._.relations", "doc.cats",
+             "doc._.relatedness"],
     default_config={
         "model": DEFAULT_MODEL,
         "tasks": None,
@@ -175,11 +175,11 @@ class JMT(TrainablePipe):
             "grown_from": None,
         }
         self.tasks = build_tasks(self.cfg["tasks"])
-        self.model.attrs["get_segments"] = self._segmenter
-        self._anchor: Optional[Anchor] = None
         self._inherited: Optional[Set[str]] = None  # torch parameters copied by grow_from
-        self._n_updates = 0
-        self._install_noun_chunks()
+        self._regularization = SuccessiveRegularization(
+            successive_regularization, successive_regularization_interval
+        )
+        self._set_tasks(self.tasks)
 
     # -- labels -----------------------------------------------------------------------------
 
@@ -253,40 +253,10 @@ class JMT(TrainablePipe):
 
     def task_weights(self, docs: Iterable[Doc], batch_size: int = 64) -> Dict[str, Any]:
         """The learned task-to-task weights of the communication graph (model setting
-        `communication`): how much each task listened to each other task, token by token.
+        `communication`), averaged over the docs and per token (spacy_jmt.heatmap)."""
+        from .heatmap import task_weights
 
-        docs (Iterable[Doc]): The docs to run the network on (their annotation is not read).
-        batch_size (int): Docs per forward pass.
-        RETURNS (Dict[str, Any]): "tasks": the nodes (task names, in order); "mean":
-            (n_tasks, n_tasks) array, receiver x sender, the weights averaged over all tokens
-            (each row of a task that hears anyone sums to 1; zeros where a task may not
-            hear another); "per_token": one (len(doc), n_tasks, n_tasks) array per doc;
-            "n_tokens": the tokens averaged over.
-        """
-        graph = get_torch_network(self.model).graph if self.is_initialized else None
-        if graph is None:
-            raise ValueError(
-                f"Component '{self.name}' has no communication between its tasks (model "
-                'setting `communication` is "none")'
-            )
-        names = list(graph.node_level)
-        index = {name: i for i, name in enumerate(names)}
-        per_token: List[numpy.ndarray] = []
-        for batch in util.minibatch(docs, size=batch_size):  # lazily: progress bars advance
-            weights = [numpy.zeros((len(doc), len(names), len(names)), "f") for doc in batch]
-            outputs = self.predict(batch)
-            for receiver, heard in graph.senders.items():
-                if "messages" not in outputs.get(receiver, {}):
-                    continue
-                messages = outputs[receiver]["messages"].numpy()  # (batch, T, n_senders)
-                columns = [index[j] for j in heard]
-                for b, doc in enumerate(batch):
-                    weights[b][:, index[receiver], columns] = messages[b, : len(doc)]
-            per_token.extend(weights)
-        n_tokens = sum(len(w) for w in per_token)
-        total = sum((w.sum(0) for w in per_token), numpy.zeros((len(names), len(names)), "f"))
-        mean = total / max(n_tokens, 1)
-        return {"tasks": names, "mean": mean, "per_token": per_token, "n_tokens": n_tokens}
+        return task_weights(self, docs, batch_size)
 
     def compare(self, doc_a: Doc, doc_b: Doc) -> Dict[str, Any]:
         """Relatedness and entailment of one sentence pair (see `compare_batch`).
@@ -302,67 +272,12 @@ class JMT(TrainablePipe):
     def compare_batch(
         self, pairs: Iterable[Tuple[Doc, Doc]], batch_size: int = 64
     ) -> List[Dict[str, Any]]:
-        """Relatedness and entailment of many sentence pairs, in batches.
+        """Relatedness and entailment of many sentence pairs, in batches of `batch_size`
+        (spacy_jmt.pairs.compare_pairs). RETURNS (List[Dict[str, Any]]): Per pair, as
+        `compare`."""
+        from .pairs import compare_pairs
 
-        Each pair becomes a new pair doc of the two docs' tokens (`spacy_jmt.pairs.join_pair`:
-        no other annotation is read, and the docs are not changed); the component runs on
-        these docs as in its doc form (`doc._.relatedness`, `doc.cats`). The network must
-        have its own tok2vec: with a tok2vec listener, run the whole pipeline on pair docs
-        (`spacy_jmt.pairs.make_pair_doc`) instead.
-
-        pairs (Iterable[Tuple[Doc, Doc]]): (sentence A, sentence B) per pair.
-        batch_size (int): Pairs per forward pass.
-        RETURNS (List[Dict[str, Any]]): Per pair, as `compare`.
-        """
-        from .pairs import entailment_probs, get_entailment, join_pair
-        from .tasks.pair import PairTask
-
-        tasks = [task for task in self.tasks if isinstance(task, PairTask)]
-        if not tasks:
-            raise ValueError(
-                f"Component '{self.name}' has no relatedness or entailment task to compare "
-                "sentence pairs with"
-            )
-        docs = [join_pair(doc_a, doc_b) for doc_a, doc_b in pairs]
-        for batch in util.minibatch(docs, size=batch_size):
-            outputs = self.predict(batch)
-            for task in tasks:
-                task.set_annotations(batch, outputs, True)
-        return [
-            {
-                "relatedness": doc._.relatedness,
-                "entailment": get_entailment(doc),
-                "entailment_probs": entailment_probs(doc),
-            }
-            for doc in docs
-        ]
-
-    def _segmenter(self, docs: List[Doc], lengths: List[int]) -> Callable:
-        """Give the model a function that finds the sentences of a batch once the level-0
-        tasks have run: a doc's own sentence boundaries if it has them, else those
-        predicted by a level-0 SENT_START task, else the whole doc; cut to windows of at
-        most max_sentence_length tokens."""
-        splitter = next(
-            (t for t in self.tasks if t.level == 0 and getattr(t, "attr", "") == "SENT_START"),
-            None,
-        )
-
-        def get_segments(outputs: Dict[str, Dict[str, Any]]) -> List[Any]:
-            predicted = None
-            if splitter is not None and splitter.name in outputs:
-                start = splitter.labels.index("S")
-                predicted = (outputs[splitter.name]["logits"].argmax(-1) == start).numpy()
-            starts = []
-            for b, doc in enumerate(docs):
-                if doc.has_annotation("SENT_START"):
-                    starts.append(doc.to_array(SENT_START).astype("int64") == 1)
-                elif predicted is not None:
-                    starts.append(predicted[b, : lengths[b]])
-                else:
-                    starts.append(numpy.zeros(lengths[b], dtype=bool))
-            return sentence_segments(starts, self.cfg["max_sentence_length"])
-
-        return get_segments
+        return compare_pairs(self, pairs, batch_size)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -421,10 +336,9 @@ class JMT(TrainablePipe):
             for name, out in leaves.items()
         }
         backprop(grads)
-        self._successive_regularization()
+        self._regularization.step(self.model, self._inherited)
         if sgd is not None:
             self.finish_update(sgd)
-        self._n_updates += 1
         return losses
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Any:
@@ -435,25 +349,12 @@ class JMT(TrainablePipe):
         """Take the current values of the anchored parameters (the tok2vec and the levels;
         after `grow_from`, the tok2vec and everything inherited) as the anchor that
         successive regularization pulls towards."""
-        self._anchor = Anchor(self.model, self._inherited)
-
-    def _successive_regularization(self) -> None:
-        strength = self.cfg["successive_regularization"]
-        interval = self.cfg["successive_regularization_interval"]
-        if strength <= 0:
-            return
-        if self._anchor is None or (interval and self._n_updates % interval == 0):
-            self.set_anchor()
-            return
-        self._anchor.add_gradient(strength)
+        self._regularization.set_anchor(self.model, self._inherited)
 
     def drift_penalty(self) -> float:
         """RETURNS (float): The squared L2 distance of the anchored parameters from the
         anchor (0 right after `set_anchor`)."""
-        if self._anchor is None:
-            self.set_anchor()
-        assert self._anchor is not None
-        return self._anchor.drift()
+        return self._regularization.drift(self.model, self._inherited)
 
     def initialize(
         self,
@@ -520,155 +421,46 @@ class JMT(TrainablePipe):
         specs = [task.spec() for task in self.tasks]
         attach_network(self.model, self.cfg["width_in"], specs)
         freeze_levels(self.model, specs, self.cfg["frozen_levels"])
-        self._anchor = None
+        self._regularization.anchor = None
+
+    def _set_tasks(self, tasks: List[Any]) -> None:
+        """Use these tasks: the model finds the sentences with their splitter, and each task
+        installs what it provides through the vocab (e.g. `doc.noun_chunks`)."""
+        self.tasks = tasks
+        self.model.attrs["get_segments"] = Segmenter(tasks, self.cfg["max_sentence_length"])
+        for task in tasks:
+            task.bind_model(self.model)
+            task.setup_vocab(self.vocab)
 
     def _check_initialized(self) -> None:
         if not self.is_initialized:
             raise ValueError(Errors.E109.format(name=self.name))
 
-    def _install_noun_chunks(self) -> None:
-        """Make `doc.noun_chunks` yield the NP chunks of the (first) chunking task."""
-        from .tasks.spans import ChunkingTask, ChunkNounChunks
-
-        for task in self.tasks:
-            if isinstance(task, ChunkingTask) and task.cfg["noun_chunk_label"]:
-                current = self.vocab.get_noun_chunks
-                if isinstance(current, ChunkNounChunks):
-                    current = current.fallback
-                self.vocab.get_noun_chunks = ChunkNounChunks(  # type: ignore[assignment]
-                    task.key, task.cfg["noun_chunk_label"], current
-                )
-                return
-
-    # -- serialization ----------------------------------------------------------------------
+    # -- serialization (spacy_jmt.serialization) -------------------------------------------
 
     def _restore(self, cfg: Dict[str, Any]) -> None:
+        """Rebuild the tasks (and the network, if it was built) from a saved cfg."""
         from .tasks import build_tasks
 
         self.cfg.update(cfg)
-        self.tasks = build_tasks(self.cfg["tasks"], self.cfg["labels"], self.cfg.get("states"))
+        self._set_tasks(build_tasks(self.cfg["tasks"], self.cfg["labels"], self.cfg.get("states")))
         if self.cfg["width_in"] is not None:
             self._build_network()
 
     def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
-        serialize = {
-            "cfg": lambda: srsly.json_dumps(self.cfg),
-            "vocab": lambda: self.vocab.to_bytes(exclude=exclude),
-            "model": lambda: self.model.to_bytes(),
-        }
-        return util.to_bytes(serialize, exclude)
+        return serialization.to_bytes(self, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "JMT":
-        try:
-            msg = srsly.msgpack_loads(bytes_data)
-        except ValueError as err:
-            raise ValueError(f"[spacy-jmt] cannot load '{self.name}' from bytes: {err}") from err
-        if "cfg" in msg and "cfg" not in exclude:
-            self._restore(srsly.json_loads(msg["cfg"]))
-        if "vocab" in msg and "vocab" not in exclude:
-            self.vocab.from_bytes(msg["vocab"], exclude=exclude)
-        if "model" in msg and "model" not in exclude:
-            self.model.from_bytes(msg["model"])
+        serialization.from_bytes(self, bytes_data, exclude, self._restore)
         return self
 
     def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
-        """Save the component. The weights are written first and the cfg last, each to a
-        temporary file that replaces the old one only when complete, and the cfg records the
-        weights' checksum: a save cut off halfway leaves no directory that loads as if it
-        were whole (`from_disk` refuses it, naming the file)."""
-        path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
-        digest = ""
-        if "model" not in exclude:
-            weights = self.model.to_bytes()
-            digest = hashlib.sha256(weights).hexdigest()
-            _write_atomic(path / "model", weights)
-        if "vocab" not in exclude:
-            self.vocab.to_disk(path / "vocab", exclude=exclude)
-        if "cfg" not in exclude:
-            cfg = {**self.cfg, MODEL_CHECKSUM: digest}
-            _write_atomic(path / "cfg", srsly.json_dumps(cfg, indent=2).encode("utf8"))
+        """Save the component; a save cut off halfway leaves no directory that loads as if
+        it were whole (spacy_jmt.serialization)."""
+        serialization.to_disk(self, path, exclude)
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "JMT":
         """Load the component; a missing, truncated or mismatched file gets a ValueError
         that names it."""
-        path = Path(path)
-        expected = ""
-        if "cfg" not in exclude:
-            cfg = _read_file(path / "cfg", lambda data: srsly.json_loads(data.decode("utf8")))
-            expected = cfg.pop(MODEL_CHECKSUM, "")
-            self._restore(cfg)
-        if "vocab" not in exclude and (path / "vocab").exists():
-            self.vocab.from_disk(path / "vocab", exclude=exclude)
-        if "model" not in exclude:
-            weights = _read_file(path / "model", lambda data: data)
-            if expected and hashlib.sha256(weights).hexdigest() != expected:
-                raise ValueError(
-                    f"[spacy-jmt] {path / 'model'} does not match {path / 'cfg'} (checksum "
-                    "differs): the weights are damaged or from another save"
-                )
-            try:
-                self.model.from_bytes(weights)
-            except (ValueError, KeyError, TypeError, RuntimeError) as err:  # torch: Runtime
-                raise ValueError(
-                    f"[spacy-jmt] cannot load the weights in {path / 'model'}: they do not "
-                    f"fit the network its cfg describes ({err})"
-                ) from err
+        serialization.from_disk(self, path, exclude, self._restore)
         return self
-
-
-MODEL_CHECKSUM = "model_sha256"  # cfg key: the checksum of the saved weights
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write a file through a temporary file that replaces it only when complete."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as file_:
-        file_.write(data)
-        file_.flush()
-        os.fsync(file_.fileno())
-    os.replace(tmp, path)
-
-
-def _read_file(path: Path, parse: Callable[[bytes], Any]) -> Any:
-    """Read and parse a saved file; a missing or unreadable one gets a ValueError naming it."""
-    if not path.is_file():
-        raise ValueError(
-            f"[spacy-jmt] {path} is missing: the pipeline directory is incomplete (an "
-            "interrupted save, or files removed)"
-        )
-    try:
-        return parse(path.read_bytes())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise ValueError(f"[spacy-jmt] {path} is damaged: {err}") from err
-
-
-def copy_gold_sentences(example: Example) -> None:
-    """Give a training doc the reference's sentence boundaries, so that the parser is trained
-    on gold sentences (predicted docs of an Example carry none)."""
-    from .tasks.tagging import aligned_sent_starts, set_sent_starts
-
-    doc = example.predicted
-    if doc.has_annotation("SENT_START") or not example.reference.has_annotation("SENT_START"):
-        return
-    set_sent_starts(doc, numpy.asarray(aligned_sent_starts(example)) == 1)
-
-
-def sentence_segments(starts: List[numpy.ndarray], max_length: int) -> List[Tuple[int, int, int]]:
-    """Turn sentence-start flags per doc into (doc index, start, end) segments of at most
-    max_length tokens.
-
-    starts (List[numpy.ndarray]): Per doc, a bool array with True where a sentence starts.
-    max_length (int): The longest segment.
-    RETURNS (List[Tuple[int, int, int]]): The segments of all docs, in order.
-    """
-    segments = []
-    for b, flags in enumerate(starts):
-        n = len(flags)
-        bounds = [i for i in range(1, n) if flags[i]] + [n]
-        begin = 0
-        for end in bounds:
-            for s in range(begin, end, max_length):
-                segments.append((b, s, min(s + max_length, end)))
-            begin = end
-    return segments

@@ -11,34 +11,30 @@ fresh. During the new training phase the old knowledge is kept by one of:
 - rehearsal: the old tasks' corpora stay in the training schedule (config only).
 """
 
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 from spacy.language import Language
+from spacy.pipeline import TrainablePipe
 from thinc.api import Model
 
 from .model import get_torch_network
 
-if TYPE_CHECKING:
-    from .component import JMT
 
-
-def load_source(source: str, name: str) -> "JMT":
+def load_source(source: str, name: str) -> TrainablePipe:
     """Load the trained `jmt` component to grow from.
 
     source (str): A pipeline directory or installed package (what `spacy.load` takes).
     name (str): The component's name in the new pipeline; the source's component of that
         name is used, else its only `jmt` component.
-    RETURNS (JMT): The trained component.
+    RETURNS (TrainablePipe): The trained `jmt` component.
     """
     import spacy
-
-    from .component import JMT
 
     try:
         nlp: Language = spacy.load(source)
     except (OSError, ValueError) as err:
         raise ValueError(f"grow_from: cannot load the pipeline '{source}': {err}") from err
-    jmts = {n: pipe for n, pipe in nlp.components if isinstance(pipe, JMT)}
+    jmts = {n: pipe for n, pipe in nlp.components if nlp.get_pipe_meta(n).factory == "jmt"}
     if name in jmts:
         return jmts[name]
     if len(jmts) == 1:
@@ -68,7 +64,7 @@ def check_tasks(old: Dict[str, Dict[str, Any]], new: Dict[str, Dict[str, Any]]) 
             )
 
 
-def copy_weights(source: "JMT", target: "JMT") -> Set[str]:
+def copy_weights(source: TrainablePipe, target: TrainablePipe) -> Set[str]:
     """Copy the tok2vec and every torch parameter the two networks share into `target`.
 
     RETURNS (Set[str]): The names of the torch parameters copied (the inherited ones).
@@ -164,3 +160,38 @@ class Anchor:
         for (node, name), value in zip(self.thinc_params, self.thinc_values):
             if node.has_grad(name):
                 node.inc_grad(name, 2 * strength * (node.get_param(name) - value))
+
+
+class SuccessiveRegularization:
+    """JMT's successive regularization during training: the component calls `step` after
+    each backward pass, before the optimizer step.
+
+    strength (float): λ: the gradient of λ times the squared drift from the anchor is added.
+    interval (int): Re-anchor every this many updates (0: keep the first anchor).
+    """
+
+    def __init__(self, strength: float, interval: int):
+        self.strength = strength
+        self.interval = interval
+        self.anchor: Optional[Anchor] = None
+        self.n_updates = 0
+
+    def set_anchor(self, model: Model, inherited: Optional[Set[str]]) -> None:
+        """Take the current values of the anchored parameters as the anchor."""
+        self.anchor = Anchor(model, inherited)
+
+    def step(self, model: Model, inherited: Optional[Set[str]]) -> None:
+        """Anchor at the first update (and every `interval`), else pull towards the anchor."""
+        if self.strength > 0:
+            if self.anchor is None or (self.interval and self.n_updates % self.interval == 0):
+                self.set_anchor(model, inherited)
+            else:
+                self.anchor.add_gradient(self.strength)
+        self.n_updates += 1
+
+    def drift(self, model: Model, inherited: Optional[Set[str]]) -> float:
+        """RETURNS (float): The squared drift from the anchor (taken now if there is none)."""
+        if self.anchor is None:
+            self.set_anchor(model, inherited)
+        assert self.anchor is not None
+        return self.anchor.drift()

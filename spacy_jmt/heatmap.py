@@ -1,7 +1,15 @@
-"""Heatmaps of the task-to-task weights (`JMT.task_weights`) as standalone SVG."""
+"""The task-to-task weights of a component with communication: averaged over a corpus
+(`task_weights`, behind `JMT.task_weights`) and drawn as standalone SVG heatmaps."""
 
 from html import escape
-from typing import List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence
+
+import numpy
+from spacy import util
+from spacy.pipeline import TrainablePipe
+from spacy.tokens import Doc
+
+from .model import get_torch_network
 
 CELL = 44  # pixels per cell
 FONT = 12
@@ -70,3 +78,45 @@ _AXIS = 'text-anchor="middle" font-style="italic"'
 
 def _text(x: float, y: float, text: str, attrs: str = "") -> str:
     return f'<text x="{x:.1f}" y="{y:.1f}" {attrs}>{escape(text)}</text>'
+
+
+def task_weights(
+    component: TrainablePipe, docs: Iterable[Doc], batch_size: int = 64
+) -> Dict[str, Any]:
+    """The learned task-to-task weights of a `jmt` component's communication graph (model
+    setting `communication`): how much each task listened to each other task, token by token.
+
+    component (TrainablePipe): The `jmt` component, initialized.
+    docs (Iterable[Doc]): The docs to run the network on (their annotation is not read).
+    batch_size (int): Docs per forward pass.
+    RETURNS (Dict[str, Any]): "tasks": the nodes (task names, in order); "mean":
+        (n_tasks, n_tasks) array, receiver x sender, the weights averaged over all tokens
+        (each row of a task that hears anyone sums to 1; zeros where a task may not
+        hear another); "per_token": one (len(doc), n_tasks, n_tasks) array per doc;
+        "n_tokens": the tokens averaged over.
+    """
+    initialized = component.model.has_ref("network")
+    graph = get_torch_network(component.model).graph if initialized else None
+    if graph is None:
+        raise ValueError(
+            f"Component '{component.name}' has no communication between its tasks (model "
+            'setting `communication` is "none")'
+        )
+    names = list(graph.node_level)
+    index = {name: i for i, name in enumerate(names)}
+    per_token: List[numpy.ndarray] = []
+    for batch in util.minibatch(docs, size=batch_size):  # lazily: progress bars advance
+        weights = [numpy.zeros((len(doc), len(names), len(names)), "f") for doc in batch]
+        outputs = component.predict(batch)
+        for receiver, heard in graph.senders.items():
+            if "messages" not in outputs.get(receiver, {}):
+                continue
+            messages = outputs[receiver]["messages"].numpy()  # (batch, T, n_senders)
+            columns = [index[j] for j in heard]
+            for b, doc in enumerate(batch):
+                weights[b][:, index[receiver], columns] = messages[b, : len(doc)]
+        per_token.extend(weights)
+    n_tokens = sum(len(w) for w in per_token)
+    total = sum((w.sum(0) for w in per_token), numpy.zeros((len(names), len(names)), "f"))
+    mean = total / max(n_tokens, 1)
+    return {"tasks": names, "mean": mean, "per_token": per_token, "n_tokens": n_tokens}

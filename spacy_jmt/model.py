@@ -12,8 +12,8 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-# The communication structures between task layers (spacy_jmt.layers.communication).
-STRUCTURES = ("none", "complete", "star")
+from .layers import STRUCTURES
+
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
 # At inference, long input runs in parts, so that memory beyond the doc's outputs stays bounded:
@@ -81,22 +81,22 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
 
     model (Model): A model from `build_jmt_model`.
     width_in (int): Width of the tok2vec output.
-    tasks (List[Dict[str, Any]]): Per task "name", "kind", "level", "depth", "n_labels".
+    tasks (List[Dict[str, Any]]): The task specs (`Task.spec`).
     """
     from thinc.api import PyTorchWrapper_v2
 
     from .layers.network import JMTNetwork
 
     a = model.attrs
-    specs = [{**t, "arc_width": a["arc_width"], "label_width": a["label_width"]} for t in tasks]
     network = JMTNetwork(
         width_in,
         a["hidden_width"],
-        specs,
+        tasks,
         a["label_embedding_width"],
         a["shortcut_connections"],
         a["dropout"],
         a["communication"],
+        head_sizes={"arc_width": a["arc_width"], "label_width": a["label_width"]},
     )
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs

@@ -33,9 +33,11 @@ The extension is registered when this module is imported (and by
 
 import math
 from numbers import Real
-from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
+from spacy import util
 from spacy.language import Language
+from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span, SpanGroup
 
 from .extensions import register_doc_extension
@@ -325,3 +327,42 @@ def register_pair_extensions() -> None:
 
 
 register_pair_extensions()
+
+
+def compare_pairs(
+    component: TrainablePipe, pairs: Iterable[Tuple[Doc, Doc]], batch_size: int = 64
+) -> List[Dict[str, Any]]:
+    """Relatedness and entailment of many sentence pairs, in batches (`JMT.compare_batch`).
+
+    Each pair becomes a new pair doc of the two docs' tokens (`join_pair`: no other
+    annotation is read, and the docs are not changed); the component's pair-level tasks run
+    on these docs as in its doc form (`doc._.relatedness`, `doc.cats`). The network must
+    have its own tok2vec: with a tok2vec listener, run the whole pipeline on pair docs
+    (`make_pair_doc`) instead.
+
+    component (TrainablePipe): The `jmt` component, initialized.
+    pairs (Iterable[Tuple[Doc, Doc]]): (sentence A, sentence B) per pair.
+    batch_size (int): Pairs per forward pass.
+    RETURNS (List[Dict[str, Any]]): Per pair, "relatedness" (float on the 1-5 scale),
+        "entailment" (the most probable label) and "entailment_probs" (label ->
+        probability); None for what the component has no task for.
+    """
+    tasks = [task for task in component.tasks if task.pair_level]  # type: ignore[attr-defined]
+    if not tasks:
+        raise ValueError(
+            f"Component '{component.name}' has no relatedness or entailment task to compare "
+            "sentence pairs with"
+        )
+    docs = [join_pair(doc_a, doc_b) for doc_a, doc_b in pairs]
+    for batch in util.minibatch(docs, size=batch_size):
+        outputs = component.predict(batch)
+        for task in tasks:
+            task.set_annotations(batch, outputs, True)
+    return [
+        {
+            "relatedness": doc._.relatedness,
+            "entailment": get_entailment(doc),
+            "entailment_probs": entailment_probs(doc),
+        }
+        for doc in docs
+    ]

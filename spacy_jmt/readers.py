@@ -11,8 +11,8 @@ from spacy.tokens import Doc
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
-from .component import copy_gold_sentences
 from .pairs import is_pair_data
+from .segmentation import copy_gold_sentences
 
 SCHEDULES = ("proportional", "uniform", "temperature")
 

@@ -37,9 +37,9 @@ def trained(request):
 
 
 def test_who_hears_whom():
-    tasks = [{"name": n, "kind": k, "level": lv} for n, k, lv in [
-        ("sents", "tagging", 0), ("tag", "tagging", 1), ("pos", "tagging", 1),
-        ("chunks", "chunking", 2), ("dep", "parsing", 3), ("sim", "relatedness", 4)]]  # fmt: skip
+    tasks = [{"name": n, "communicates": c, "level": lv} for n, c, lv in [
+        ("sents", True, 0), ("tag", True, 1), ("pos", True, 1),
+        ("chunks", True, 2), ("dep", True, 3), ("sim", False, 4)]]  # fmt: skip
     assert senders("complete", tasks) == {
         "tag": ["pos"], "pos": ["tag"], "chunks": ["tag", "pos"], "dep": ["tag", "pos", "chunks"]
     }  # fmt: skip

@@ -21,7 +21,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Adam
-from tiny_data import SENTENCES
+from tiny_data import SENTENCES, TINY_MODEL
 
 # A tiny network, so that the tests stay fast.
 SMALL_MODEL: Dict[str, Any] = {
@@ -806,3 +806,32 @@ def test_data_is_consistent():
         ref = make_reference(nlp.vocab, data)
         assert ref.text == text
         assert [t.text for t in nlp.make_doc(text)] == data["words"]
+
+
+def test_morph_task_learns_ud_feats_and_empty_feats():
+    """A tagging task with attr MORPH reads and writes token.morph; a token without
+    features in an annotated doc is a label of its own ("_"), not missing."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {"morph": {"kind": "tagging", "attr": "MORPH", "level": 1}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    words = ["She", "eats", "the", "apples", "."]
+    feats = ["Case=Nom|Number=Sing|Person=3|PronType=Prs", "Number=Sing|Person=3|Tense=Pres",
+             "Definite=Def|PronType=Art", "Number=Plur", ""]  # fmt: skip
+    ref = Doc(nlp.vocab, words=words, morphs=[f or "_" for f in feats])
+    unannotated = Doc(nlp.vocab, words=["A", "dog", "."])  # no MORPH: all missing
+    examples = [
+        Example(Doc(nlp.vocab, words=words), ref),
+        Example(Doc(nlp.vocab, words=["A", "dog", "."]), unannotated),
+    ]
+    nlp.initialize(lambda: examples)
+    assert "_" in nlp.get_pipe("jmt").labels["morph"]
+    assert "Number=Sing" not in nlp.get_pipe("jmt").labels["morph"]  # only what the data has
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp(Doc(nlp.vocab, words=words))
+    assert [str(t.morph) for t in doc] == feats
+    scores = nlp.evaluate(examples[:1])
+    assert scores["morph_acc"] == 1.0
+    assert scores["morph_per_feat"]["Number"]["f"] == 1.0

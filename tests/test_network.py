@@ -7,10 +7,20 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from tiny_data import TINY_MODEL
 
+from spacy_jmt.heads import arc_blocks
 from spacy_jmt.layers.encoder import BiLSTM, Packing
-from spacy_jmt.layers.heads import arc_blocks
 from spacy_jmt.layers.network import JMTNetwork, sentence_groups
 from spacy_jmt.model import get_torch_network
+from spacy_jmt.tasks import build_tasks
+
+
+def specs(tasks, n_labels):
+    """The network specs of these task settings, with n_labels[name] labels each."""
+    labels = {name: [f"L{i}" for i in range(n)] for name, n in n_labels.items()}
+    return [task.spec() for task in build_tasks(tasks, labels)]
+
+
+HEAD_SIZES = {"arc_width": 8, "label_width": 8}
 
 TASKS = {
     "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
@@ -53,14 +63,16 @@ def test_bilstm_on_packed_rows_matches_per_sentence_runs():
 
 @pytest.mark.parametrize("shortcut,label_width", [(True, 8), (False, 8), (True, 0)])
 def test_level_inputs_follow_shortcuts_and_label_embeddings(shortcut, label_width):
-    tasks = [
-        {"name": "sents", "kind": "tagging", "level": 0, "depth": 0, "n_labels": 2},
-        {"name": "pos", "kind": "tagging", "level": 1, "depth": 0, "n_labels": 5},
-        {"name": "chunks", "kind": "chunking", "level": 2, "depth": 1, "n_labels": 7},
-        {"name": "dep", "kind": "parsing", "level": 3, "depth": 0, "n_labels": 4,
-         "arc_width": 8, "label_width": 8},
-    ]  # fmt: skip
-    net = JMTNetwork(10, 6, tasks, label_width, shortcut, 0.0)
+    tasks = specs(
+        {
+            "sents": {"kind": "tagging", "attr": "SENT_START", "level": 0},
+            "pos": {"kind": "tagging", "attr": "POS", "level": 1},
+            "chunks": {"kind": "chunking", "level": 2, "depth": 1},  # 3 labels: 7 IOB tags
+            "dep": {"kind": "parsing", "level": 3},
+        },
+        {"sents": 2, "pos": 5, "chunks": 3, "dep": 4},
+    )
+    net = JMTNetwork(10, 6, tasks, label_width, shortcut, 0.0, head_sizes=HEAD_SIZES)
     in_sizes = [level.layers[0].input_size for level in net.levels]
     words = 10
     assert in_sizes[0] == words + label_width  # words + the level-0 task's labels
@@ -81,19 +93,17 @@ def test_sentence_groups_hold_about_size_tokens_and_keep_pairs_together():
     assert sentence_groups(segments, 1) == [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6)]
 
 
-ALL_KINDS = [
-    {"name": "sents", "kind": "tagging", "level": 0, "depth": 0, "n_labels": 2},
-    {"name": "pos", "kind": "tagging", "level": 1, "depth": 0, "n_labels": 5},
-    {"name": "ents", "kind": "spans", "level": 1, "depth": 0, "n_labels": 7},
-    {"name": "chunks", "kind": "chunking", "level": 2, "depth": 1, "n_labels": 7},
-    {"name": "rel", "kind": "relation", "level": 2, "depth": 1, "n_labels": 3,
-     "spans_task": "ents", "n_types": 4, "arc_width": 8, "label_width": 8},
-    {"name": "dep", "kind": "parsing", "level": 3, "depth": 0, "n_labels": 4,
-     "arc_width": 8, "label_width": 8},
-    {"name": "sim", "kind": "relatedness", "level": 4, "depth": 1, "n_labels": 5},
-    {"name": "nli", "kind": "entailment", "level": 4, "depth": 0, "n_labels": 3,
-     "reads_pair": "sim"},
-]  # fmt: skip
+ALL_KINDS = {
+    "sents": {"kind": "tagging", "attr": "SENT_START", "level": 0},
+    "pos": {"kind": "tagging", "attr": "POS", "level": 1},
+    "ents": {"kind": "spans", "level": 1},
+    "chunks": {"kind": "chunking", "level": 2, "depth": 1},
+    "rel": {"kind": "relation", "level": 2, "depth": 1, "spans_task": "ents"},
+    "dep": {"kind": "parsing", "level": 3},
+    "sim": {"kind": "relatedness", "level": 4, "depth": 1},
+    "nli": {"kind": "entailment", "level": 4, "relatedness_task": "sim"},
+}
+ALL_LABELS = {"sents": 2, "pos": 5, "ents": 3, "chunks": 3, "rel": 3, "dep": 4, "sim": 5, "nli": 3}
 
 
 def _per_sentence_arcs(out):
@@ -111,7 +121,8 @@ def test_sentence_groups_give_the_same_outputs(communication):
     """Levels above 0 over groups of sentences (inference on long docs) give exactly what
     they give over all sentences at once, for every kind of task."""
     torch.manual_seed(0)
-    net = JMTNetwork(10, 6, ALL_KINDS, 4, True, 0.0, communication).eval()
+    tasks = specs(ALL_KINDS, ALL_LABELS)
+    net = JMTNetwork(10, 6, tasks, 4, True, 0.0, communication, HEAD_SIZES).eval()
     lengths = [9, 5, 1, 7]  # docs 1 and 3 are sentence pairs
     segments = [(0, 0, 3), (0, 3, 6), (0, 6, 9), (1, 0, 2), (1, 2, 5), (2, 0, 1),
                 (3, 0, 4), (3, 4, 7)]  # fmt: skip

@@ -1,6 +1,8 @@
 """A damaged or partial pipeline directory gets a clear error at load time."""
 
 import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import spacy
@@ -73,3 +75,36 @@ def test_damaged_bytes_are_refused(trained_nlp):
     data = trained_nlp.get_pipe("jmt").to_bytes()
     with pytest.raises(ValueError, match="cannot load 'jmt' from bytes"):
         trained_nlp.get_pipe("jmt").from_bytes(data[: len(data) // 2])
+
+
+FIXTURE = Path(__file__).parent / "fixtures" / "saved-0.1.0"
+
+
+def test_a_pipeline_saved_by_an_older_version_loads_with_identical_outputs():
+    """tests/fixtures/make_saved_pipeline.py saved this pipeline (every task kind, complete
+    communication) with the code of commit 5ab06ec, and its outputs on a few texts; the
+    current code must give the same outputs."""
+    sys.path.insert(0, str(FIXTURE.parent))
+    try:
+        from make_saved_pipeline import outputs
+    finally:
+        sys.path.pop(0)
+    nlp = spacy.load(FIXTURE)
+    expected = srsly.read_json(FIXTURE / "expected.json")
+    found = [outputs(doc) for doc in nlp.pipe(srsly.read_json(FIXTURE / "texts.json"))]
+    assert [doc["relations"] for doc in expected if doc["relations"]], "the fixture relates"
+    for got, want in zip(found, expected):
+        for key in ("tokens", "tags", "heads", "deps", "sent_starts", "spans", "ents"):
+            assert got[key] == want[key], key
+        assert [r[:5] for r in got["relations"]] == [r[:5] for r in want["relations"]]
+        numbers = [(got["relatedness"], want["relatedness"])] + [
+            (g[5], w[5]) for g, w in zip(got["relations"], want["relations"])
+        ]
+        numbers += [(got["cats"].get(k), v) for k, v in want["cats"].items()]
+        numbers += [
+            (g, w)
+            for key in want["span_scores"]
+            for g, w in zip(got["span_scores"][key], want["span_scores"][key])
+        ]
+        for g, w in numbers:
+            assert g == pytest.approx(w, abs=1e-6)

@@ -7,7 +7,9 @@ from typing import Iterator, List, Tuple, Union
 
 from spacy.tokens import Doc
 
-CHUNKS_KEY = "chunks"
+from ..keys import CHUNKS_KEY, ENTS_KEY
+
+__all__ = ["CHUNKS_KEY", "ENTS_KEY", "DataFormatError", "DataWarning"]
 CHUNK_TAG = re.compile(r"^(?:O|[BI]-\S+)$")
 CONLLU_WORD_ID = re.compile(r"^[1-9][0-9]*$")
 CONLLU_RANGE_ID = re.compile(r"^([1-9][0-9]*)-([1-9][0-9]*)$")
@@ -16,7 +18,6 @@ CONLLU_HEAD = re.compile(r"^[0-9]+$")
 CONLLU_FEATS = re.compile(r"^(?:_|[^\s=|]+=[^\s=|]+(?:\|[^\s=|]+=[^\s=|]+)*)$")
 SENT_ID = re.compile(r"^#\s*sent_id\s*=\s*(\S(?:.*\S)?)\s*$")
 UNER_INDEX = re.compile(r"^[1-9][0-9]*$")
-ENTS_KEY = "ents"
 
 Line = Tuple[int, str]
 

@@ -1,7 +1,8 @@
 """Tasks that talk to each other: message passing between task layers (Liu et al. 2019,
 "Learning Multi-Task Communication with Message Passing for Sequence Learning").
 
-Every task above level 0 (pair tasks aside) is a node. Its state at a token is the level it
+Every task above level 0 whose spec says it communicates is a node (pair-level tasks, which
+run on pair docs only, do not). Its state at a token is the level it
 reads; before its head runs, the node receives a message: a weighted sum of the other
 nodes' values at the same token, with input-dependent weights (attention) that sum to one,
 added to its state through a gate. A task only hears the tasks at its own level or below,
@@ -24,22 +25,20 @@ from typing import Dict, List, Tuple
 import torch
 from torch import nn
 
-from ..model import STRUCTURES
-
-# The task kinds that take part (pair tasks run on pair docs only, level 0 on whole docs).
-COMMUNICATING = ("tagging", "spans", "chunking", "parsing", "relation")
+from . import STRUCTURES
 
 
 def communicating_tasks(tasks: List[Dict]) -> List[Dict]:
-    """RETURNS (List[Dict]): The task specs that are nodes of the graph, in task order."""
-    return [t for t in tasks if t["level"] >= 1 and t["kind"] in COMMUNICATING]
+    """RETURNS (List[Dict]): The task specs that are nodes of the graph, in task order (level
+    0 runs on whole docs, before the sentences are known, so it takes no part)."""
+    return [t for t in tasks if t["level"] >= 1 and t["communicates"]]
 
 
 def senders(structure: str, tasks: List[Dict]) -> Dict[str, List[str]]:
     """Who each task hears: the tasks at its level or below (itself too on a star).
 
     structure (str): "complete" or "star" ("none": nobody hears anybody).
-    tasks (List[Dict]): The task specs ("name", "level", "kind").
+    tasks (List[Dict]): The task specs ("name", "level", "communicates").
     RETURNS (Dict[str, List[str]]): Receiver -> senders, for every node with any.
     """
     if structure not in STRUCTURES:
@@ -59,7 +58,7 @@ class TaskGraph(nn.Module):
     """Gated, attention-weighted messages between task nodes (see the module docstring).
 
     structure (str): "complete" or "star".
-    tasks (List[Dict]): The task specs ("name", "level", "kind").
+    tasks (List[Dict]): The task specs ("name", "level", "communicates").
     width (int): Width of the levels (node states, values).
     words_width (int): Width of the word representations (the star hub's query reads them).
     key_width (int): Width of the attention keys and queries.

@@ -1,17 +1,19 @@
 """The hierarchical multi-task network (Hashimoto et al. 2017), in PyTorch.
 
-Level 0 is the word representations themselves: tasks there (the sentence splitter) read the
+Level 0 is the word representations themselves: tasks there (a sentence splitter) read the
 whole doc. Their output bounds everything above: levels 1..K run per sentence, so the cost of
 the stack is linear in the doc length and training batches have short sequences. Level k is
 a BiLSTM whose input is the word representations (shortcut connection), the hidden states of
-level k - 1, and the label embeddings of every task at a level below k. Each task reads the
-level it sits at through its own head (a relation head also reads the label embeddings of
-its span task). Outputs come back in doc layout (batch, time, ...), except the parser's arc
-scores, which are per sentence; tasks above level 0 also get the "segments" (sentences).
+level k - 1, and the label embeddings of every task below k that embeds its labels. Each task
+reads the level it sits at through its own head, plus the label embeddings of the tasks it
+declares it reads. The network knows tasks only by their specs (`Task.spec`): it loops over
+them the same way for every kind. Outputs come back in doc layout (batch, time, ...), except
+what a head declares per sentence or per pair; tasks above level 0 also get the "segments"
+(sentences).
 """
 
 from collections import defaultdict
-from functools import partial
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -19,14 +21,24 @@ from torch import nn
 
 from .communication import TaskGraph, senders
 from .encoder import BiLSTM, Packing, Segment, pad_flat
-from .heads import BiaffineHead, PairHead, RelationHead, TaggerHead
 
-# The kinds whose heads give label embeddings to the levels above.
-EMBEDDED = ("tagging", "spans", "chunking")
-# The kinds that score sentence pairs (docs of exactly two segments).
-PAIR_KINDS = ("relatedness", "entailment")
 # Called with the outputs of the level-0 tasks; returns the sentences of the batch.
 GetSegments = Callable[[Dict[str, Dict[str, Any]]], List[Segment]]
+
+
+@dataclass
+class HeadInputs:
+    """What a head reads besides its level.
+
+    reads (List[Optional[Tensor]]): The label embeddings of the tasks it reads (its spec's
+        "reads", in order): packed rows for token-level tasks, one row per pair for
+        pair-level ones; None where a task has none.
+    pairs (Optional[Tensor]): For a pair-level head, (n_pairs, 2) long: the segment indices
+        of the two sentences of each pair.
+    """
+
+    reads: List[Optional[torch.Tensor]] = field(default_factory=list)
+    pairs: Optional[torch.Tensor] = None
 
 
 class JMTNetwork(nn.Module):
@@ -34,15 +46,17 @@ class JMTNetwork(nn.Module):
 
     width_in (int): Width of the word representations (the tok2vec output).
     width (int): Width of each level (both directions).
-    tasks (List[Dict[str, Any]]): One dict per task: "name", "kind", "level" (0 = on the word
-        representations), "depth", "n_labels" (and "arc_width", "label_width" for parsing;
-        "spans_task", "n_types" for relations, whose span task comes first; "reads_pair"
-        for a pair task that reads another pair task's label embedding).
+    tasks (List[Dict[str, Any]]): One spec per task (`Task.spec`): "name", "level" (0 = on
+        the word representations), "embeds_labels", "communicates", "pair_level", "reads"
+        (names of the tasks whose label embeddings its head reads; they come first) and
+        "build_head" (width_in, sizes) -> nn.Module.
     label_width (int): Width of the label embeddings (0 disables them).
     shortcut (bool): Whether levels above the first also read the word representations.
     dropout (float): Dropout rate.
     communication (str): "none", "complete" or "star": messages between the task layers
         (spacy_jmt.layers.communication).
+    head_sizes (Optional[Dict[str, int]]): Further widths the heads may read (the model's
+        "arc_width", "label_width").
     """
 
     def __init__(
@@ -54,6 +68,7 @@ class JMTNetwork(nn.Module):
         shortcut: bool,
         dropout: float,
         communication: str = "none",
+        head_sizes: Optional[Dict[str, int]] = None,
     ):
         super().__init__()
         self.tasks = tasks
@@ -62,40 +77,27 @@ class JMTNetwork(nn.Module):
         self.in_dropout = nn.Dropout(dropout)
         levels = []
         for k in range(1, self.n_levels + 1):
-            n_below = sum(1 for t in tasks if t["level"] < k and t["kind"] in EMBEDDED)
+            n_below = sum(1 for t in tasks if t["level"] < k and t["embeds_labels"])
             width_k = (width_in if k == 1 or shortcut else 0) + (width if k > 1 else 0)
             levels.append(BiLSTM(width_k + n_below * label_width, width, 1, dropout))
         self.levels = nn.ModuleList(levels)
-        heads: Dict[str, nn.Module] = {}
-        for t in tasks:
-            width_t = width_in if t["level"] == 0 else width
-            if t["kind"] == "parsing":
-                heads[t["name"]] = BiaffineHead(
-                    width_t, t["n_labels"], t["depth"], width, t["arc_width"], t["label_width"],
-                    dropout,
-                )  # fmt: skip
-            elif t["kind"] in PAIR_KINDS:
-                heads[t["name"]] = PairHead(
-                    width_t, t["n_labels"], t["depth"], width, label_width,
-                    t.get("reads_pair") is not None, dropout,
-                )  # fmt: skip
-            elif t["kind"] == "relation":
-                heads[t["name"]] = RelationHead(
-                    width_t + label_width, t["n_labels"], t["n_types"], t["depth"], width,
-                    t["arc_width"], t["label_width"], dropout,
-                )  # fmt: skip
-            else:
-                heads[t["name"]] = TaggerHead(
-                    width_t, t["n_labels"], t["depth"], width, label_width, dropout
-                )
-        self.heads = nn.ModuleDict(heads)
+        sizes = {
+            "width": width, "label_embedding_width": label_width, "dropout": dropout,
+            **(head_sizes or {}),
+        }  # fmt: skip
+        self.heads = nn.ModuleDict(
+            {
+                t["name"]: t["build_head"](width_in if t["level"] == 0 else width, sizes)
+                for t in tasks
+            }
+        )
         self.graph = (
             TaskGraph(communication, tasks, width, width_in)
             if senders(communication, tasks)
             else None
         )
-        # The first level from which on only pair tasks sit (None: another task is on top).
-        top = max((t["level"] for t in tasks if t["kind"] not in PAIR_KINDS), default=0)
+        # The first level from which on only pair-level tasks sit (None: another is on top).
+        top = max((t["level"] for t in tasks if not t["pair_level"]), default=0)
         self.pairs_only_from = top + 1 if top < self.n_levels else None
 
     def forward(
@@ -112,7 +114,7 @@ class JMTNetwork(nn.Module):
             of about this many tokens (`sentence_groups`): the same outputs, with memory for
             one group at a time beyond the outputs. None: all sentences at once (training).
         RETURNS (Dict[str, Dict[str, Any]]): Per task name, the head's outputs in doc layout
-            (batch, T, ...); the parser's "arc" is per sentence, with its "segments".
+            (batch, T, ...) where they are per token, with its "segments" above level 0.
         """
         words = self.in_dropout(pad_flat(X, lengths))
         B, T, _ = words.shape
@@ -122,8 +124,8 @@ class JMTNetwork(nn.Module):
         label_embs: Dict[str, torch.Tensor] = {}
         rows: Dict[str, Dict[str, Any]] = {}
         self._run_heads(level0, docs.pack(words), docs, rows, label_embs)
-        joined: Dict[Tuple[str, str], List[torch.Tensor]] = {}
-        merge_outputs(outputs, rows, 0, docs, B, T, joined)
+        joined: Dict[str, Dict[str, List[torch.Tensor]]] = {}
+        self._merge(outputs, rows, 0, docs, B, T, joined)
         segments = get_segments(outputs)
         groups = [(0, len(segments))] if segments else []
         if segments and group_length is not None:
@@ -134,9 +136,10 @@ class JMTNetwork(nn.Module):
             keep = (pairs[:, 0] >= first) & (pairs[:, 0] < end)
             group_pairs = ([b for b, k in zip(pair_docs, keep.tolist()) if k], pairs[keep] - first)
             upper, packing = self._levels(words, embs, segments[first:end], group_pairs, B, T)
-            merge_outputs(outputs, upper, first, packing, B, T, joined)
-        for (name, key), parts in joined.items():
-            outputs[name][key] = parts[0] if len(parts) == 1 else torch.cat(parts)
+            self._merge(outputs, upper, first, packing, B, T, joined)
+        for name, by_key in joined.items():
+            for key, parts in by_key.items():
+                outputs[name][key] = parts[0] if len(parts) == 1 else torch.cat(parts)
         for t in self.tasks:
             if t["level"] > 0 and t["name"] in outputs:
                 outputs[t["name"]]["segments"] = segments
@@ -196,34 +199,41 @@ class JMTNetwork(nn.Module):
         talk: Optional["Talk"] = None,
     ) -> None:
         """Run the heads of these tasks on packed rows H; store their outputs (per token:
-        packed rows, see `merge_outputs`) and add their label embeddings (packed rows) to
-        label_embs. A pair head runs on the pairs (the docs, and their two segments in the
-        packing) if there are any. With `talk`, a task hears the others first (its weights
-        go to its outputs' "messages")."""
+        packed rows, see `merge_outputs`) and move the label embeddings of the tasks that
+        embed their labels (packed rows) to label_embs. A pair-level head runs on the pairs
+        (the docs, and their two segments in the packing) if there are any. With `talk`, a
+        task hears the others first (its weights go to its outputs' "messages")."""
         for t in tasks:
-            head = self.heads[t["name"]]
-            H_t, messages = H, None  # what the task's head reads
-            if talk is not None and t["name"] in talk.graph.senders:
-                H_t, messages = talk.graph(t["name"], H, talk.levels, talk.words, talk.cache)
-            if isinstance(head, PairHead):
-                if pairs is None or not pairs[0]:
-                    continue
-                below = outputs.get(t.get("reads_pair") or "", {}).get("label_emb")
-                outputs[t["name"]] = {**head(H_t, packing, pairs[1], below), "docs": pairs[0]}
+            name = t["name"]
+            if t["pair_level"] and (pairs is None or not pairs[0]):
                 continue
-            if isinstance(head, RelationHead):
-                emb = label_embs.get(t["spans_task"])
-                out = head(H_t if emb is None else torch.cat([H_t, emb], -1), packing)
-                out["score_pairs"] = partial(head.score_pairs, training=self.training)
-            else:
-                out, emb = self.heads[t["name"]](H_t, packing), None
-                if isinstance(out, tuple):
-                    out, emb = out
-                if emb is not None:
-                    label_embs[t["name"]] = emb
+            H_t, messages = H, None  # what the task's head reads
+            if talk is not None and name in talk.graph.senders:
+                H_t, messages = talk.graph(name, H, talk.levels, talk.words, talk.cache)
+            reads = [label_embs.get(n, outputs.get(n, {}).get("label_emb")) for n in t["reads"]]
+            inputs = HeadInputs(reads, pairs[1] if t["pair_level"] and pairs else None)
+            out = self.heads[name](H_t, packing, inputs)
+            if t["pair_level"] and pairs:
+                out["docs"] = pairs[0]
+            elif t["embeds_labels"] and "label_emb" in out:
+                label_embs[name] = out.pop("label_emb")
             if messages is not None:
                 out["messages"] = messages.detach()
-            outputs[t["name"]] = out
+            outputs[name] = out
+
+    def _merge(
+        self,
+        outputs: Dict[str, Dict[str, Any]],
+        group: Dict[str, Dict[str, Any]],
+        first: int,
+        packing: Packing,
+        B: int,
+        T: int,
+        joined: Dict[str, Dict[str, List[torch.Tensor]]],
+    ) -> None:
+        for name, out in group.items():
+            merge_outputs(outputs.setdefault(name, {}), out, self.heads[name], first, packing, B, T,
+                          joined.setdefault(name, {}))  # fmt: skip
 
 
 def sentence_groups(segments: List[Segment], size: int) -> List[Tuple[int, int]]:
@@ -246,38 +256,34 @@ def sentence_groups(segments: List[Segment], size: int) -> List[Tuple[int, int]]
     return groups
 
 
-# The per-token outputs of the heads: packed rows in `_run_heads`, doc layout after.
-ROW_OUTPUTS = ("logits", "lab_dep", "lab_head", "features", "messages")
-
-
 def merge_outputs(
-    outputs: Dict[str, Dict[str, Any]],
-    group: Dict[str, Dict[str, Any]],
+    merged: Dict[str, Any],
+    out: Dict[str, Any],
+    head: nn.Module,
     first: int,
     packing: Packing,
     B: int,
     T: int,
-    joined: Dict[Tuple[str, str], List[torch.Tensor]],
+    joined: Dict[str, List[torch.Tensor]],
 ) -> None:
-    """Put the outputs of a group of sentences (from `_levels`: per-token outputs as rows of
-    `packing`, sentence indices starting at `first` of the batch's) into the batch's outputs.
-    Per-token outputs go to doc layout (written in place where an earlier group made the
-    tensor); per-sentence arc scores and per-pair outputs are collected in `joined`, to be
-    concatenated once all groups are in; lists of sentences and pairs are extended."""
-    for name, out in group.items():
-        merged = outputs.setdefault(name, {})
-        is_pair = "docs" in out
-        for key, value in out.items():
-            if key in ROW_OUTPUTS and not is_pair:  # pair outputs are per pair
-                merged[key] = packing.unpack(value, B, T, into=merged.get(key))
-            elif key == "arc" or (is_pair and key in ("logits", "label_emb")):
-                joined.setdefault((name, key), []).append(value)
-            elif key == "arc_buckets":
-                merged.setdefault(key, []).extend((sents + first, m) for sents, m in value)
-            elif key == "docs":
-                merged.setdefault(key, []).extend(value)
-            else:  # the same in every group (the label weights, score_pairs)
-                merged.setdefault(key, value)
+    """Put one task's outputs of a group of sentences (from `_levels`: per-token outputs as
+    rows of `packing`, sentence indices starting at `first` of the batch's) into the batch's
+    outputs, as the head's class declares them (spacy_jmt.heads): per-token outputs and the
+    network's "messages" go to doc layout (written in place where an earlier group made the
+    tensor); per-sentence and per-pair outputs are collected in `joined`, to be concatenated
+    once all groups are in; lists of sentences are offset and extended, the pair "docs"
+    extended; anything else is the same in every group."""
+    for key, value in out.items():
+        if key in head.row_outputs or key == "messages":
+            merged[key] = packing.unpack(value, B, T, into=merged.get(key))
+        elif key in head.joined_outputs:
+            joined.setdefault(key, []).append(value)
+        elif key in head.segment_outputs:
+            merged.setdefault(key, []).extend((sents + first, v) for sents, v in value)
+        elif key == "docs":
+            merged.setdefault(key, []).extend(value)
+        else:
+            merged.setdefault(key, value)
 
 
 class Talk:

@@ -1,5 +1,8 @@
-"""Task kinds. Each kind lives in one module: how it reads gold, its loss, how it decodes and
-writes to the Doc, and its scores. The component only orchestrates them."""
+"""Task kinds: the registry. Each kind lives in one module of this package (its settings, how
+it reads gold, its head, its loss, how it decodes and writes to the Doc, its scores); `KINDS`
+maps the `kind` of a config to its class. The component and the network only orchestrate
+them. To add a kind, write its module and add its class here (or, from outside this
+package, call `register_kind`)."""
 
 from typing import Any, Dict, List, Optional, Type
 
@@ -19,14 +22,25 @@ KINDS: Dict[str, Type[Task]] = {
 }  # fmt: skip
 
 
+def register_kind(cls: Type[Task]) -> Type[Task]:
+    """Register a task kind (usable as a class decorator), so that configs can name it.
+
+    cls (Type[Task]): The kind's class; its `kind` must be new.
+    RETURNS (Type[Task]): The class.
+    """
+    if KINDS.get(cls.kind, cls) is not cls:
+        raise ValueError(f"Task kind {cls.kind!r} is registered already: {KINDS[cls.kind]}")
+    KINDS[cls.kind] = cls
+    return cls
+
+
 def build_tasks(
     cfg: Dict[str, Dict[str, Any]],
     labels: Optional[Dict[str, List[str]]] = None,
     states: Optional[Dict[str, Dict[str, Any]]] = None,
 ) -> List[Task]:
-    """Create the tasks declared in the config, ordered by level (then config order, with
-    relation and entailment tasks after the span or relatedness tasks of their level that
-    they read), and link them.
+    """Create the tasks declared in the config, ordered by level (then config order, with a
+    task after the tasks of its level that it reads), and link them.
 
     cfg (Dict[str, Dict[str, Any]]): Per task name, its settings ("kind" is required).
     labels (Optional[Dict[str, List[str]]]): Known labels per task.
@@ -43,24 +57,17 @@ def build_tasks(
         task = KINDS[kind](name, dict(settings), (labels or {}).get(name))
         task.state.update((states or {}).get(name, {}))
         tasks.append(task)
-    tasks.sort(key=lambda t: (t.level, isinstance(t, (RelationTask, EntailmentTask))))
+    tasks.sort(key=lambda t: (t.level, bool(t.reads)))
+    by_name = {task.name: task for task in tasks}
     for t in tasks:
-        if t.cfg.get("attr") == "SENT_START" and t.level != 0:
-            raise ValueError(
-                f"Task '{t.name}' predicts sentence starts, so it must sit at level 0: the "
-                "sentences it finds bound every level above it"
-            )
-        t.link({task.name: task for task in tasks})
-    # Doc attributes that only one task may write.
-    single_owner = {
-        "doc.ents (doc_ents = true)": lambda t: bool(t.cfg.get("doc_ents")),
-        "doc._.relatedness (a relatedness task)": lambda t: isinstance(t, RelatednessTask),
-        "doc.cats (an entailment task)": lambda t: isinstance(t, EntailmentTask),
-    }
-    for target, owns in single_owner.items():
-        owners = [t.name for t in tasks if owns(t)]
-        if len(owners) > 1:
-            raise ValueError(f"Only one task may write {target}: {owners}")
+        t.link(by_name)
+    owners: Dict[str, List[str]] = {}
+    for t in tasks:
+        for target in t.owns():
+            owners.setdefault(target, []).append(t.name)
+    for target, names in owners.items():
+        if len(names) > 1:
+            raise ValueError(f"Only one task may write {target}: {names}")
     return tasks
 
 
@@ -75,4 +82,5 @@ __all__ = [
     "EntailmentTask",
     "KINDS",
     "build_tasks",
+    "register_kind",
 ]

@@ -1,9 +1,21 @@
-"""What every task kind provides to the `jmt` component."""
+"""What every task kind provides to the `jmt` component and its network.
 
-from typing import Any, Dict, Iterable, List, Optional
+A kind is one module of this package with one `Task` subclass, registered in `KINDS`
+(spacy_jmt/tasks/__init__.py). It declares its settings and validates them, reads its gold,
+builds its torch head (`build_head`), computes its loss, decodes and writes the Doc, and
+scores; its class flags tell the network how to wire it. Nothing outside the kind's module
+switches on its name. Task modules import torch only inside the methods that need it, so
+that building tasks (the component's constructor, the scorer) stays cheap.
+"""
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 from spacy.tokens import Doc
 from spacy.training import Example
+from spacy.vocab import Vocab
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 # Settings every task accepts in the config, with their defaults.
 COMMON_SETTINGS: Dict[str, Any] = {"kind": None, "level": 1, "depth": 0, "weight": 1.0}
@@ -12,8 +24,9 @@ COMMON_SETTINGS: Dict[str, Any] = {"kind": None, "level": 1, "depth": 0, "weight
 class Task:
     """A task kind: reads its gold, computes its loss, decodes and writes to the Doc, scores.
 
-    Subclasses set `kind`, `settings` (their own config keys with defaults) and implement the
-    methods below. `labels` is the sorted label set the network was sized with.
+    Subclasses set `kind`, `settings` (their own config keys with defaults), the network
+    flags below, and implement the methods below. `labels` is the sorted label set the
+    network was sized with.
 
     name (str): The task's name in the config (also its key in losses and outputs).
     cfg (Dict[str, Any]): The task's settings from the config.
@@ -21,9 +34,21 @@ class Task:
     """
 
     kind = ""
+    # The Doc attributes the kind writes (as in a factory's `assigns`), where a reader of a
+    # pipeline needs to know, e.g. which tasks parse.
+    assigns: tuple = ()
     settings: Dict[str, Any] = {}
     # Level 0 reads the word representations of the whole doc; levels >= 1 run per sentence.
     min_level = 0
+    # Network flags: whether the head gives the levels above a label embedding per token;
+    # whether the task is a node of the communication graph; whether it runs on sentence
+    # pairs (docs of exactly two sentences) only.
+    embeds_labels = False
+    communicates = False
+    pair_level = False
+    # The settings that name another task whose label embeddings this task's head reads
+    # (declared dependencies: the other task sits at this level or below and runs first).
+    reads_settings: tuple = ()
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         unknown = set(cfg) - set(COMMON_SETTINGS) - set(self.settings)
@@ -40,12 +65,34 @@ class Task:
         # What the task learns from the data besides its labels (JSON-serializable; saved
         # with the component), e.g. the relation task's argument-type constraints.
         self.state: Dict[str, Any] = {}
+        # The component's model, once it has built the network (`bind_model`).
+        self._model: Optional[Any] = None
+
+    @property
+    def reads(self) -> List[str]:
+        """RETURNS (List[str]): The tasks whose label embeddings this task's head reads."""
+        return [self.cfg[key] for key in self.reads_settings if self.cfg.get(key) is not None]
 
     def link(self, tasks: Dict[str, "Task"]) -> None:
-        """Resolve the other tasks this one reads (by name), once all tasks exist.
+        """Resolve the other tasks this one reads (by name), once all tasks exist; raise a
+        ValueError if one is missing, of the wrong kind or above this one.
 
         tasks (Dict[str, Task]): Every task of the component, by name.
         """
+
+    def owns(self) -> List[str]:
+        """RETURNS (List[str]): The Doc attributes that this task writes and that only one
+        task of a component may write (e.g. "doc.ents")."""
+        return []
+
+    def setup_vocab(self, vocab: Vocab) -> None:
+        """Install what the task provides through the vocab (called by the component's
+        constructor), e.g. the noun-chunk iterator of a chunking task."""
+
+    @property
+    def splits_sentences(self) -> bool:
+        """RETURNS (bool): Whether the task predicts sentence starts (`sentence_starts`)."""
+        return False
 
     @property
     def level(self) -> int:
@@ -61,14 +108,40 @@ class Task:
         return len(self.labels)
 
     def spec(self) -> Dict[str, Any]:
-        """RETURNS (Dict[str, Any]): What the torch network needs to build this task's head."""
+        """RETURNS (Dict[str, Any]): What the torch network needs to wire this task in."""
         return {
             "name": self.name,
-            "kind": self.kind,
             "level": self.level,
-            "depth": self.cfg["depth"],
-            "n_labels": self.n_outputs,
+            "embeds_labels": self.embeds_labels,
+            "communicates": self.communicates,
+            "pair_level": self.pair_level,
+            "reads": self.reads,
+            "build_head": self.build_head,
         }
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        """Build the task's torch head (spacy_jmt.heads).
+
+        width_in (int): Width of the level the task reads.
+        sizes (Dict[str, Any]): The network's sizes: "width" (of the levels),
+            "label_embedding_width", "dropout", "arc_width", "label_width".
+        RETURNS (nn.Module): The head, called as `head(H, packing, inputs)`.
+        """
+        raise NotImplementedError
+
+    def bind_model(self, model: Any) -> None:
+        """Know the component's model, whose network holds the task's head (`head`)."""
+        self._model = model
+
+    @property
+    def head(self) -> Optional["nn.Module"]:
+        """RETURNS (Optional[nn.Module]): The task's torch head in the component's network,
+        for kinds that score with it after the forward pass (None before `bind_model`)."""
+        from ..model import get_torch_network
+
+        if self._model is None or not self._model.has_ref("network"):
+            return None
+        return get_torch_network(self._model).heads[self.name]
 
     def gold_labels(self, example: Example) -> Iterable[str]:
         """RETURNS (Iterable[str]): The labels this example's reference annotates."""
@@ -82,13 +155,16 @@ class Task:
         learn (the component warns with it after `initialize`), or None."""
         return None
 
-    def loss(self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]) -> Optional[Any]:
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional["Tensor"]:
         """The task's mean loss over the annotated items of the batch, or None if the batch
         annotates nothing for this task (missing annotation gives no loss).
 
         examples (List[Example]): The batch.
         outputs (Dict[str, Dict[str, Any]]): Every head's outputs for the batch (torch
-            tensors); this task's own are `outputs[self.name]`.
+            tensors); this task's own are `outputs[self.name]`, those of the tasks it
+            reads are there too.
         RETURNS (Optional[torch.Tensor]): A scalar tensor.
         """
         raise NotImplementedError

@@ -4,7 +4,7 @@
 A pair is a Doc of exactly two sentences (see `spacy_jmt.pairs`); the network scores every
 doc of the batch that has two segments (its own sentence starts, or the predicted ones), and
 other docs get no pair output. Each sentence is the max-pool over time of the task's level,
-the pair is [|a - b|; a * b] (see `PairHead`).
+the pair is [|a - b|; a * b] (see `spacy_jmt.heads.SentencePairHead`).
 
 Relatedness follows Tai et al. (2015) as JMT does: the head predicts a distribution over the
 score points 1..5, trained with the KL divergence from the gold score spread over its two
@@ -15,9 +15,8 @@ entailment layer reads relatedness.
 """
 
 import math
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
-import torch
 from spacy.tokens import Doc
 from spacy.training import Example
 
@@ -32,6 +31,10 @@ from ..pairs import (
 )
 from .base import Task
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 # The score points of the relatedness distribution: 1, 2, 3, 4, 5.
 SCORE_POINTS = [str(p) for p in range(int(RELATEDNESS_MIN), int(RELATEDNESS_MAX) + 1)]
 
@@ -40,7 +43,16 @@ class PairTask(Task):
     """A task over sentence pairs, with a fixed label set."""
 
     min_level = 1
+    pair_level = True
     fixed_labels: List[str] = []
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import SentencePairHead
+
+        return SentencePairHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], bool(self.reads), sizes["dropout"],
+        )  # fmt: skip
 
     def gold(self, example: Example) -> Any:
         """RETURNS: The example's gold value for this task, or None."""
@@ -53,13 +65,13 @@ class PairTask(Task):
         """RETURNS: The loss target of a gold value."""
         raise NotImplementedError
 
-    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+    def pair_loss(self, logits: "torch.Tensor", targets: List[Any]) -> "torch.Tensor":
         """RETURNS (Tensor): The mean loss of the logits (n, n_labels) against the targets."""
         raise NotImplementedError
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
+    ) -> Optional["torch.Tensor"]:
         own = self.pair_outputs(outputs)
         if own is None:
             return None
@@ -92,7 +104,12 @@ class RelatednessTask(PairTask):
     def target(self, value: float) -> List[float]:
         return score_distribution(value, len(self.labels))
 
-    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+    def owns(self) -> List[str]:
+        return ["doc._.relatedness (a relatedness task)"]
+
+    def pair_loss(self, logits: "torch.Tensor", targets: List[Any]) -> "torch.Tensor":
+        import torch
+
         log_probs = torch.log_softmax(logits, dim=-1)
         return torch.nn.functional.kl_div(log_probs, torch.tensor(targets), reduction="batchmean")
 
@@ -120,7 +137,11 @@ class EntailmentTask(PairTask):
 
     kind = "entailment"
     settings = {"relatedness_task": None}
+    reads_settings = ("relatedness_task",)
     fixed_labels = list(ENTAILMENT_LABELS)
+
+    def owns(self) -> List[str]:
+        return ["doc.cats (an entailment task)"]
 
     def link(self, tasks: Dict[str, Task]) -> None:
         name = self.cfg["relatedness_task"]
@@ -138,21 +159,22 @@ class EntailmentTask(PairTask):
                 f"task it reads, '{name}' (level {target.level})"
             )
 
-    def spec(self) -> Dict[str, Any]:
-        return {**super().spec(), "reads_pair": self.cfg["relatedness_task"]}
-
     def gold(self, example: Example) -> Optional[str]:
         return gold_entailment(example.reference)
 
     def target(self, value: str) -> int:
         return self.labels.index(value)
 
-    def pair_loss(self, logits: torch.Tensor, targets: List[Any]) -> torch.Tensor:
+    def pair_loss(self, logits: "torch.Tensor", targets: List[Any]) -> "torch.Tensor":
+        import torch
+
         return torch.nn.functional.cross_entropy(logits, torch.tensor(targets))
 
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
+        import torch
+
         own = self.pair_outputs(outputs)
         if own is None:
             return
@@ -181,11 +203,13 @@ def score_distribution(value: float, n_points: int) -> List[float]:
     return target
 
 
-def expected_scores(logits: torch.Tensor) -> torch.Tensor:
+def expected_scores(logits: "torch.Tensor") -> "torch.Tensor":
     """The expected score under the predicted distribution over the points 1..n.
 
     logits (Tensor): (n_pairs, n_points).
     RETURNS (Tensor): (n_pairs,) float64 scores in [1, n_points].
     """
+    import torch
+
     points = torch.arange(1, logits.shape[-1] + 1, dtype=torch.float64)
     return torch.softmax(logits.double(), dim=-1) @ points

@@ -1,18 +1,20 @@
 """Dependency parsing: biaffine scores decoded to one well-formed tree per sentence ->
 `token.head`, `token.dep_`, and so `doc.sents`."""
 
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy
-import torch
 from spacy.attrs import DEP, HEAD
 from spacy.scorer import Scorer
 from spacy.tokens import Doc
 from spacy.training import Example
 
 from ..decoding import eisner_decode, mst_decode
-from ..layers.heads import arc_blocks
 from .base import Task
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 class ParsingTask(Task):
@@ -22,8 +24,18 @@ class ParsingTask(Task):
     """
 
     kind = "parsing"
+    assigns = ("token.head", "token.dep")
     settings = {"projective": False}
     min_level = 1
+    communicates = True
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import BiaffineHead
+
+        return BiaffineHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"], sizes["arc_width"],
+            sizes["label_width"], sizes["dropout"],
+        )  # fmt: skip
 
     def gold(self, example: Example) -> Tuple[List[Optional[int]], List[Optional[str]]]:
         """RETURNS: gold heads (predicted token indices) and labels; None where missing."""
@@ -45,7 +57,11 @@ class ParsingTask(Task):
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
+    ) -> Optional["torch.Tensor"]:
+        import torch
+
+        from ..heads import arc_blocks
+
         output = outputs[self.name]
         golds = [self.gold(eg) for eg in examples]
         index = {lab: i for i, lab in enumerate(self.labels)}
@@ -84,6 +100,10 @@ class ParsingTask(Task):
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
+        import torch
+
+        from ..heads import arc_blocks
+
         output = outputs[self.name]
         if not self.labels or not output["segments"]:
             return
@@ -128,17 +148,19 @@ class ParsingTask(Task):
         examples = [eg for eg in examples if eg.reference.has_annotation("DEP")]
         if not examples:
             return {"dep_uas": None, "dep_las": None, "dep_las_per_type": None}
-        return Scorer.score_deps(examples, "dep", getter=_dep_getter)
+        return Scorer.score_deps(examples, "dep", getter=dep_label_getter)
 
 
 def label_scores(
-    output: Dict[str, Any], b: torch.Tensor, i: torch.Tensor, h: torch.Tensor
-) -> torch.Tensor:
+    output: Dict[str, Any], b: "torch.Tensor", i: "torch.Tensor", h: "torch.Tensor"
+) -> "torch.Tensor":
     """Bilinear label scores of the arcs (doc b, dependent i, head h; h == -1: the root),
     LABEL_BLOCK arcs at a time (the bilinear form holds n_arcs x n_labels x width floats).
 
     RETURNS (Tensor): (n_arcs, n_labels).
     """
+    import torch
+
     parts = []
     for start in range(0, max(len(b), 1), LABEL_BLOCK):
         block = slice(start, start + LABEL_BLOCK)
@@ -154,5 +176,6 @@ def label_scores(
 LABEL_BLOCK = 16384
 
 
-def _dep_getter(token, attr: str) -> str:
+def dep_label_getter(token, attr: str) -> str:
+    """The dependency label of a token, lowercased (UD and spaCy label case differ)."""
     return token.vocab.strings.as_string(getattr(token, attr)).lower()

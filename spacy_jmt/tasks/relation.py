@@ -1,10 +1,11 @@
 """Relation extraction over the spans of a span task -> `doc._.relations`.
 
 Candidates are the ordered pairs of distinct spans within one sentence. A pair's logits come
-from the relation head (its own layers, the span task's label embeddings, a biaffine scorer;
-see `RelationHead`), one sigmoid per label, so a pair may hold several relations. A label is
-predicted where its probability reaches `threshold` and, with `constrain_types`, only for
-argument types it joined in the training data (head type, label, tail type).
+from the task's head (its own layers, the span task's label embeddings, a biaffine scorer;
+see `spacy_jmt.heads.SpanPairHead`), one sigmoid per label, so a pair may hold several
+relations. A label is predicted where its probability reaches `threshold` and, with
+`constrain_types`, only for argument types it joined in the training data (head type, label,
+tail type).
 
 Training candidates: the gold spans (with their gold types) plus the spans the span task
 predicts in the same forward pass (with their predicted types) that are not gold. Gold spans
@@ -17,14 +18,13 @@ Several relation tasks (over different span tasks, e.g. one per corpus with its 
 types) share `doc._.relations`. A task's relations are those between spans of its span task:
 it learns from a doc only if the doc annotates that span task (`doc.spans[<its key>]`), and
 only from the gold relations whose arguments are among those spans; it is scored the same
-way.
+way. The first relation task of a component writes `doc._.relations` for all of them.
 """
 
 import bisect
 from collections import defaultdict
-from typing import Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-import torch
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
@@ -32,13 +32,14 @@ from ..relations import Relation, get_relations, has_relations
 from .base import Task
 from .spans import SpanTask
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 # A candidate argument: (doc index, start, end, type index + 1; 0 = unknown type).
 Candidate = Tuple[int, int, int, int]
 # A relation in character offsets, for scoring across tokenizations.
 CharRelation = Tuple[int, int, str, int, int, str, str]
-# Key of the outputs under which the relation tasks of one set_annotations call share which
-# docs they may write and which they have written.
-SHARED = "relation:docs"
 
 
 class RelationTask(Task):
@@ -54,12 +55,16 @@ class RelationTask(Task):
     kind = "relation"
     settings = {"spans_task": None, "threshold": 0.5, "constrain_types": True, "max_spans": 50}
     min_level = 1
+    communicates = True
+    reads_settings = ("spans_task",)
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
         if not isinstance(self.cfg["spans_task"], str):
             raise ValueError(f"Task '{name}': set spans_task, the span task it relates")
         self.span_task: Optional[SpanTask] = None
+        # The component's relation tasks in order; the first writes doc._.relations for all.
+        self.peers: List["RelationTask"] = [self]
 
     def link(self, tasks: Dict[str, Task]) -> None:
         target = tasks.get(self.cfg["spans_task"])
@@ -75,18 +80,21 @@ class RelationTask(Task):
                 f"'{target.name}' (level {target.level})"
             )
         self.span_task = target
+        self.peers = [t for t in tasks.values() if isinstance(t, RelationTask)]
 
     @property
     def spans(self) -> SpanTask:
         assert self.span_task is not None, "build_tasks links the tasks"
         return self.span_task
 
-    def spec(self) -> Dict[str, Any]:
-        return {
-            **super().spec(),
-            "spans_task": self.spans.name,
-            "n_types": len(self.spans.labels),
-        }
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import SpanPairHead
+
+        return SpanPairHead(
+            width_in + sizes["label_embedding_width"], self.n_outputs, len(self.spans.labels),
+            self.cfg["depth"], sizes["width"], sizes["arc_width"], sizes["label_width"],
+            sizes["dropout"],
+        )  # fmt: skip
 
     # -- gold -------------------------------------------------------------------------------
 
@@ -191,17 +199,22 @@ class RelationTask(Task):
         candidates: List[Candidate],
         pairs: List[Tuple[int, int]],
         training: bool,
-    ) -> torch.Tensor:
+    ) -> "torch.Tensor":
+        import torch
+
+        assert self.head is not None, "the component binds the heads once the network is built"
         spans = torch.tensor([c[:3] for c in candidates], dtype=torch.long).view(-1, 3)
         types = torch.tensor([c[3] for c in candidates], dtype=torch.long)
         index = torch.tensor(pairs, dtype=torch.long).view(-1, 2)
-        return output["score_pairs"](output["features"], spans, types, index, training=training)
+        return self.head.score_pairs(output["features"], spans, types, index, training=training)
 
     # -- training ---------------------------------------------------------------------------
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
+    ) -> Optional["torch.Tensor"]:
+        import torch
+
         output = outputs[self.name]
         annotated = [
             b for b, eg in enumerate(examples) if self.own_relations(eg.reference) is not None
@@ -243,14 +256,27 @@ class RelationTask(Task):
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
+        """The first relation task writes the relations of every relation task (in task
+        order) to the docs that may be written: all when overwriting, else those that had
+        no relations."""
+        if self.peers[0] is not self:
+            return
+        writable = [b for b, doc in enumerate(docs) if overwrite or not has_relations(doc)]
+        found: Dict[int, List[Relation]] = {b: [] for b in writable}
+        for task in self.peers:
+            for b, relations in task.predict_relations(docs, outputs, writable).items():
+                found[b] += relations
+        for b, relations in found.items():
+            docs[b]._.relations = relations
+
+    def predict_relations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], writable: List[int]
+    ) -> Dict[int, List[Relation]]:
+        """RETURNS (Dict[int, List[Relation]]): This task's relations per writable doc, between
+        the spans its span task wrote, sorted by head, tail and label."""
+        import torch
+
         output = outputs[self.name]
-        # The first relation task to run notes the docs that may be written (kept as they
-        # came unless overwriting); each task then adds its relations to theirs.
-        shared = outputs.setdefault(
-            SHARED,
-            {"writable": [overwrite or not has_relations(doc) for doc in docs], "written": set()},
-        )
-        writable = [b for b, ok in enumerate(shared["writable"]) if ok]
         arguments: List[Span] = []
         candidates: List[Candidate] = []
         for b in writable:
@@ -273,11 +299,9 @@ class RelationTask(Task):
                 found[candidates[pairs[p][0]][0]].append(
                     Relation(head, tail, label, float(probs[p, q]))
                 )
-        for b, relations in found.items():
+        for relations in found.values():
             relations.sort(key=lambda r: (r.head.start, r.tail.start, r.label))
-            before = list(docs[b]._.relations) if b in shared["written"] else []
-            docs[b]._.relations = before + relations
-            shared["written"].add(b)
+        return found
 
     # -- scores -----------------------------------------------------------------------------
 

@@ -7,17 +7,33 @@ Chunking is a span task whose NP chunks are also what `doc.noun_chunks` yields (
 `ChunkNounChunks`), with or without a dependency parser in the pipeline.
 """
 
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import numpy
-import torch
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
+from spacy.vocab import Vocab
 
 from ..decoding import bio_to_spans, bio_viterbi
+from ..keys import NOUN_CHUNK_LABEL
 from .base import Task
 from .tagging import token_cross_entropy, token_targets
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
@@ -44,6 +60,42 @@ class SpanTask(Task):
 
     kind = "spans"
     settings: Dict[str, Any] = {"spans_key": None, "doc_ents": False, "noun_chunk_label": ""}
+    embeds_labels = True
+    communicates = True
+
+    def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
+        super().__init__(name, cfg, labels)
+        self.owns_noun_chunks = False  # `link`: the first span task with a noun_chunk_label
+
+    def link(self, tasks: Dict[str, Task]) -> None:
+        first = next(
+            (t for t in tasks.values() if isinstance(t, SpanTask) and t.cfg["noun_chunk_label"]),
+            None,
+        )
+        self.owns_noun_chunks = first is self
+
+    def owns(self) -> List[str]:
+        return ["doc.ents (doc_ents = true)"] if self.cfg["doc_ents"] else []
+
+    def setup_vocab(self, vocab: Vocab) -> None:
+        """Make `doc.noun_chunks` yield this task's NP chunks (the first span task of the
+        component with a noun_chunk_label), with the language's own iterator as fallback."""
+        if not self.owns_noun_chunks:
+            return
+        current = vocab.get_noun_chunks
+        if isinstance(current, ChunkNounChunks):
+            current = current.fallback
+        vocab.get_noun_chunks = ChunkNounChunks(  # type: ignore[assignment]
+            self.key, self.cfg["noun_chunk_label"], current
+        )
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import TaggerHead
+
+        return TaggerHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], sizes["dropout"],
+        )  # fmt: skip
 
     @property
     def key(self) -> str:
@@ -106,7 +158,7 @@ class SpanTask(Task):
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
+    ) -> Optional["torch.Tensor"]:
         logits = outputs[self.name]["logits"]
         targets = token_targets([self.gold(eg) for eg in examples], self.tags, logits.shape[1])
         return token_cross_entropy(logits, targets)
@@ -116,6 +168,8 @@ class SpanTask(Task):
     ) -> List[List[Tuple[int, int, str, float]]]:
         """RETURNS: per doc, (start, end, label, confidence) of each predicted chunk, where the
         confidence is the geometric mean of the chunk's tag probabilities."""
+        import torch
+
         log_probs = torch.log_softmax(output["logits"], dim=-1).numpy()
         tags = self.tags
         result = []
@@ -167,7 +221,7 @@ class ChunkingTask(SpanTask):
     yields."""
 
     kind = "chunking"
-    settings = {**SpanTask.settings, "noun_chunk_label": "NP"}
+    settings = {**SpanTask.settings, "noun_chunk_label": NOUN_CHUNK_LABEL}
 
 
 class ChunkNounChunks:

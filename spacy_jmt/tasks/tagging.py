@@ -1,11 +1,11 @@
-"""Token tagging: XPOS (`token.tag_`), UPOS (`token.pos_`), sentence starts, or a custom
-token extension (`_.<name>`)."""
+"""Token tagging: XPOS (`token.tag_`), UPOS (`token.pos_`), morphological features
+(`token.morph`, UD FEATS as one label per token), sentence starts, or a custom token
+extension (`_.<name>`)."""
 
-from typing import Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
 
 import numpy
-import torch
-from spacy.attrs import POS, SENT_START, TAG
+from spacy.attrs import MORPH, POS, SENT_START, TAG
 from spacy.parts_of_speech import IDS as UPOS_IDS
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, Token
@@ -14,14 +14,24 @@ from spacy.training import Example
 from ..pairs import is_pair_data
 from .base import Task
 
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 # Gold values that mean "not annotated".
 MISSING = (None, "")
 # How SENT_START values (1 start, -1 inside, 0 missing) map to labels.
 SENT_LABELS = {1: "S", -1: "I"}
+# The label of a token without morphological features (UD's "_") in a doc annotated with them.
+NO_FEATS = "_"
+# The attributes a tagging task reads and writes, besides SENT_START and extensions.
+TOKEN_ATTRS = {"TAG": TAG, "POS": POS, "MORPH": MORPH}
 
 
-def token_targets(gold: List[List[Optional[str]]], labels: List[str], width: int) -> torch.Tensor:
+def token_targets(gold: List[List[Optional[str]]], labels: List[str], width: int) -> "torch.Tensor":
     """Label indices padded to (batch, width); -1 where gold is missing or unknown."""
+    import torch
+
     index = {label: i for i, label in enumerate(labels)}
     targets = torch.full((len(gold), width), -1, dtype=torch.long)
     for b, values in enumerate(gold):
@@ -31,8 +41,12 @@ def token_targets(gold: List[List[Optional[str]]], labels: List[str], width: int
     return targets
 
 
-def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Optional[torch.Tensor]:
+def token_cross_entropy(
+    logits: "torch.Tensor", targets: "torch.Tensor"
+) -> Optional["torch.Tensor"]:
     """Mean cross-entropy over the annotated tokens; None if none is annotated."""
+    import torch
+
     if not bool((targets >= 0).any()):
         return None
     return torch.nn.functional.cross_entropy(
@@ -43,18 +57,27 @@ def token_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> Optional
 class TaggingTask(Task):
     """One label per token, read from and written to a token attribute.
 
-    attr (str): "TAG", "POS", "SENT_START", or "_.<extension>".
+    attr (str): "TAG", "POS", "MORPH" (the whole FEATS string is the label), "SENT_START",
+        or "_.<extension>".
     """
 
     kind = "tagging"
     settings = {"attr": "TAG"}
+    embeds_labels = True
+    communicates = True
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
         attr = self.cfg["attr"]
-        if attr not in ("TAG", "POS", "SENT_START") and not attr.startswith("_."):
+        if attr not in (*TOKEN_ATTRS, "SENT_START") and not attr.startswith("_."):
             raise ValueError(
-                f"Task '{name}': attr must be TAG, POS, SENT_START or _.<extension>, got {attr!r}"
+                f"Task '{name}': attr must be TAG, POS, MORPH, SENT_START or _.<extension>, "
+                f"got {attr!r}"
+            )
+        if attr == "SENT_START" and self.level != 0:
+            raise ValueError(
+                f"Task '{name}' predicts sentence starts, so it must sit at level 0: the "
+                "sentences it finds bound every level above it"
             )
         if attr.startswith("_.") and not Token.has_extension(attr[2:]):
             Token.set_extension(attr[2:], default=None)
@@ -62,6 +85,24 @@ class TaggingTask(Task):
     @property
     def attr(self) -> str:
         return self.cfg["attr"]
+
+    @property
+    def splits_sentences(self) -> bool:
+        return self.attr == "SENT_START"
+
+    def sentence_starts(self, output: Dict[str, Any]) -> numpy.ndarray:
+        """RETURNS (numpy.ndarray): (batch, T) bool, the predicted sentence starts of a
+        sentence splitter (`splits_sentences`)."""
+        start = self.labels.index("S")
+        return (output["logits"].argmax(-1) == start).numpy()
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import TaggerHead
+
+        return TaggerHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], sizes["dropout"],
+        )  # fmt: skip
 
     def gold(self, example: Example) -> List[Optional[str]]:
         """RETURNS (List[Optional[str]]): The gold label per predicted token (None: missing)."""
@@ -77,6 +118,11 @@ class TaggingTask(Task):
                 getattr(ref[x2y[i][0]]._, ext) if x2y.lengths[i] == 1 else None
                 for i in range(len(example.predicted))
             ]
+        if self.attr == "MORPH":
+            if not example.reference.has_annotation("MORPH"):
+                return [None] * len(example.predicted)
+            values = example.get_aligned("MORPH", as_string=True)
+            return [NO_FEATS if v == "" else v for v in values]
         return list(example.get_aligned(self.attr, as_string=True))
 
     def gold_labels(self, example: Example) -> Iterable[str]:
@@ -86,7 +132,7 @@ class TaggingTask(Task):
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional[torch.Tensor]:
+    ) -> Optional["torch.Tensor"]:
         logits = outputs[self.name]["logits"]
         targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
         return token_cross_entropy(logits, targets)
@@ -108,10 +154,15 @@ class TaggingTask(Task):
                 if overwrite or not doc.has_annotation("SENT_START"):
                     set_sent_starts(doc, is_start[best[b, : len(doc)]])
             return
-        # TAG and POS: one array write per doc, keeping existing values unless overwriting.
-        attr_id = TAG if self.attr == "TAG" else POS
+        # TAG, POS, MORPH: one array write per doc, keeping existing values unless overwriting.
+        attr_id = TOKEN_ATTRS[self.attr]
+        if not docs:
+            return
         if self.attr == "TAG":
-            ids = [docs[0].vocab.strings.add(label) for label in self.labels] if docs else []
+            ids = [docs[0].vocab.strings.add(label) for label in self.labels]
+        elif self.attr == "MORPH":
+            morphology = docs[0].vocab.morphology
+            ids = [morphology.add("" if label == NO_FEATS else label) for label in self.labels]
         else:
             ids = [UPOS_IDS[label] for label in self.labels]
         label_ids = numpy.asarray(ids, dtype="uint64")
@@ -138,6 +189,15 @@ class TaggingTask(Task):
             return Scorer.score_token_attr(
                 examples, self.name, getter=lambda token, _: getattr(token._, ext)
             )
+        if self.attr == "MORPH":
+            examples = [eg for eg in examples if eg.reference.has_annotation("MORPH")]
+            if not examples:
+                return {"morph_acc": None, "morph_per_feat": None}
+            key = lambda token, attr: getattr(token, attr).key  # noqa: E731
+            return {
+                **Scorer.score_token_attr(examples, "morph", getter=key),
+                **Scorer.score_token_attr_per_feat(examples, "morph", getter=key),
+            }
         return Scorer.score_token_attr(examples, self.attr.lower())
 
 

@@ -1,11 +1,22 @@
-"""Task heads: the layers a task owns on top of the level it sits at."""
+"""Task heads: the torch layers a task owns on top of the level it sits at.
 
-from typing import Any, Dict, Iterator, Optional, Tuple
+Every head is called the same way by the network, `head(H, packing, inputs)`, and returns a
+dict of outputs. Its class says how the network assembles those outputs when it runs the
+sentences of a batch in groups (`spacy_jmt.layers.network.merge_outputs`): `row_outputs` are
+per token (packed rows, returned in doc layout), `joined_outputs` per sentence or per pair
+(concatenated over the groups), `segment_outputs` lists of (sentence indices, value) (the
+indices offset per group); anything else is the same in every group. A head whose task
+embeds its labels returns "label_emb" per token, which the network hands to the levels above.
+Each task kind builds its head in `build_head` (spacy_jmt/tasks/).
+"""
+
+from typing import Any, Dict, Iterator, Tuple
 
 import torch
 from torch import nn
 
-from .encoder import MLP, BiLSTM, Packing
+from .layers.encoder import MLP, BiLSTM, Packing
+from .layers.network import HeadInputs
 
 
 class TaggerHead(nn.Module):
@@ -37,19 +48,21 @@ class TaggerHead(nn.Module):
         self.out = nn.Linear(width, n_labels)
         self.label_embed = nn.Linear(n_labels, label_width, bias=False) if label_width else None
 
-    def forward(
-        self, H: torch.Tensor, packing: Packing
-    ) -> Tuple[Dict[str, torch.Tensor], Optional[torch.Tensor]]:
-        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: ({"logits": (n_rows,
-        n_labels)}, the label embedding (n_rows, label_width) or None).
+    row_outputs = ("logits",)
+    joined_outputs: Tuple[str, ...] = ()
+    segment_outputs: Tuple[str, ...] = ()
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
+        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: "logits" (n_rows, n_labels)
+        and, with label embeddings on, "label_emb" (n_rows, label_width).
         """
         if self.own is not None:
             H = self.own(H, packing)
         logits = self.out(self.mlp(H))
-        emb = None
+        out = {"logits": logits}
         if self.label_embed is not None:
-            emb = self.label_embed(torch.softmax(logits, dim=-1))
-        return {"logits": logits}, emb
+            out["label_emb"] = self.label_embed(torch.softmax(logits, dim=-1))
+        return out
 
 
 class BiaffineHead(nn.Module):
@@ -58,7 +71,7 @@ class BiaffineHead(nn.Module):
     Arc scores are computed per sentence only, so memory is quadratic in the sentence length,
     never in the document length. Labels are scored only for the arcs that matter (the gold
     arcs in training, the decoded tree at inference): the head returns the per-token label
-    features and the bilinear label weights, and the parsing task scores the pairs it needs.
+    features and the bilinear label weights, and its task scores the arcs it needs.
 
     width_in (int): Width of the level it reads.
     n_labels (int): Number of dependency labels.
@@ -91,7 +104,11 @@ class BiaffineHead(nn.Module):
         self.arc_b = nn.Linear(arc_width, 1, bias=False)
         self.lab_W = nn.Parameter(torch.zeros(n_labels, label_width + 1, label_width + 1))
 
-    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, Any]:
+    row_outputs = ("lab_dep", "lab_head")
+    joined_outputs = ("arc",)
+    segment_outputs = ("arc_buckets",)
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
         """H (Tensor): (n_rows, width_in) packed rows of the sentences.
         RETURNS (Dict[str, Any]): "arc": the arc scores of every bucket of sentences of
         similar length, flattened one after the other, and "arc_buckets" (not a tensor):
@@ -143,22 +160,23 @@ def arc_blocks(output: Dict[str, Any]) -> Iterator[Tuple[torch.Tensor, torch.Ten
         offset += size
 
 
-class RelationHead(nn.Module):
-    """Relation scorer over pairs of argument spans (SpERT-style pooling, Crone 2020's label
-    embeddings, a biaffine scorer).
+class SpanPairHead(nn.Module):
+    """Scorer of labelled pairs of spans, e.g. relations between arguments (SpERT-style
+    pooling, Crone 2020's label embeddings, a biaffine scorer).
 
     In the forward pass the head only computes its token features: its own BiLSTM layers
-    over the level it reads, concatenated with the label embeddings of the span task (the
-    soft entity types of every token). The candidate pairs are only known once the spans
-    are (gold spans in training, decoded ones at inference), so the relation task calls
-    `score_pairs` on the features afterwards.
+    over the level it reads concatenated with the label embeddings it reads (`inputs.reads`:
+    the soft span types of every token). The candidate pairs are only known once the spans
+    are (gold spans in training, decoded ones at inference), so its task calls `score_pairs`
+    on the features afterwards, outside the network's forward pass; the gradients of the
+    pair scorer's parameters go straight to them, as torch accumulates them.
 
     A span is the max-pool of its tokens' features plus an embedding of its type; a pair
     is scored from the projected head and tail spans with one bilinear form per label, plus
     a linear score of the max-pooled tokens between them (their context). The logits are
     independent per label (sigmoid): a pair may hold several relations.
 
-    width_in (int): Width of the level it reads (plus the span task's label embedding).
+    width_in (int): Width of the level it reads plus the label embeddings it reads.
     n_labels (int): Number of relation labels.
     n_types (int): Number of span types (index 0 is reserved for "unknown").
     depth (int): Own BiLSTM layers.
@@ -188,8 +206,16 @@ class RelationHead(nn.Module):
         self.W = nn.Parameter(torch.zeros(n_labels, pair_width + 1, pair_width + 1))
         self.context = nn.Linear(width_f, n_labels)
 
-    def forward(self, H: torch.Tensor, packing: Packing) -> Dict[str, torch.Tensor]:
-        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: {"features": (n_rows, width)}."""
+    row_outputs = ("features",)
+    joined_outputs: Tuple[str, ...] = ()
+    segment_outputs: Tuple[str, ...] = ()
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
+        """H (Tensor): (n_rows, width) packed rows; inputs.reads: label embeddings of the
+        same rows. RETURNS: {"features": (n_rows, width)}."""
+        embs = [e for e in inputs.reads if e is not None]
+        if embs:
+            H = torch.cat([H, *embs], -1)
         if self.own is not None:
             H = self.own(H, packing)
         return {"features": H}
@@ -256,17 +282,17 @@ def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
     return torch.where(lengths[:, None] > 0, pooled, torch.zeros_like(pooled))
 
 
-class PairHead(nn.Module):
-    """Sentence-pair classifier (JMT's relatedness and entailment layers).
+class SentencePairHead(nn.Module):
+    """Sentence-pair classifier (JMT's top two layers).
 
     Each sentence of a pair is the max-pool over time of the level it reads (after the
     head's own BiLSTM layers, if any); the pair is [|a - b|; a * b], plus the label
-    embedding of another pair task's prediction where the task reads one (entailment reads
-    relatedness). An MLP and a linear layer give the logits; the softmax of the logits times
-    a learned matrix is this head's own label embedding for a pair task above it.
+    embedding of another pair task's prediction where the task reads one. An MLP and a
+    linear layer give the logits; the softmax of the logits times a learned matrix is this
+    head's own label embedding for a pair task above it.
 
     width_in (int): Width of the level it reads.
-    n_labels (int): Number of outputs (relatedness: its score points; entailment: labels).
+    n_labels (int): Number of outputs (score points or labels).
     depth (int): Own BiLSTM layers.
     width (int): Width of the own layers and the MLP.
     label_width (int): Width of the label embedding it gives and reads; 0 for none.
@@ -291,17 +317,15 @@ class PairHead(nn.Module):
         self.out = nn.Linear(width, n_labels)
         self.label_embed = nn.Linear(n_labels, label_width, bias=False) if label_width else None
 
-    def forward(
-        self,
-        H: torch.Tensor,
-        packing: Packing,
-        pairs: torch.Tensor,
-        below: Optional[torch.Tensor] = None,
-    ) -> Dict[str, torch.Tensor]:
+    row_outputs: Tuple[str, ...] = ()
+    joined_outputs = ("logits", "label_emb")
+    segment_outputs: Tuple[str, ...] = ()
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
         """H (Tensor): (n_rows, width_in) packed rows of the sentences.
-        pairs (Tensor): (n_pairs, 2) long: the segment indices of sentences A and B.
-        below (Optional[Tensor]): (n_pairs, label_width): the label embedding of the pair
-            task it reads, if any.
+        inputs.pairs (Tensor): (n_pairs, 2) long: the segment indices of sentences A and B.
+        inputs.reads: [(n_pairs, label_width)], the label embedding of the pair task it
+            reads, if any.
         RETURNS (Dict[str, Tensor]): "logits" (n_pairs, n_labels) and, with label
             embeddings on, "label_emb" (n_pairs, label_width).
         """
@@ -310,8 +334,10 @@ class PairHead(nn.Module):
         padded = packing.pad(H)  # (n_segments, longest, width), zeros for padding
         inside = torch.arange(padded.shape[1])[None, :] < packing.lengths[:, None]
         sents = padded.masked_fill(~inside[:, :, None], float("-inf")).max(dim=1).values
-        a, b = sents[pairs[:, 0]], sents[pairs[:, 1]]
-        features = [(a - b).abs(), a * b] + ([below] if below is not None else [])
+        assert inputs.pairs is not None, "the network runs pair heads on pairs only"
+        a, b = sents[inputs.pairs[:, 0]], sents[inputs.pairs[:, 1]]
+        below = [e for e in inputs.reads if e is not None]
+        features = [(a - b).abs(), a * b] + below
         logits = self.out(self.mlp(torch.cat(features, dim=-1)))
         out = {"logits": logits}
         if self.label_embed is not None:
