@@ -263,7 +263,9 @@ class SpanPairHead(nn.Module):
 
 
 def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
-    """Max-pool token features over spans; an empty span pools to zeros.
+    """Max-pool token features over spans; an empty span pools to zeros. The spans are
+    pooled POOL_ROWS span tokens at a time, so that the gathered (n, longest, width) values
+    never hold more than that many rows (a batch of candidate pairs can have 10^5 contexts).
 
     features (Tensor): (batch, T, width).
     spans (Tensor): (n, 3) long: doc index, start, end.
@@ -274,12 +276,21 @@ def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
         return features.new_zeros(0, width)
     lengths = (spans[:, 2] - spans[:, 1]).clamp(min=0)
     longest = max(int(lengths.max()), 1)
-    offsets = torch.arange(longest)
-    positions = (spans[:, 1:2] + offsets).clamp(max=features.shape[1] - 1)
-    values = features[spans[:, 0:1], positions]  # (n, longest, width)
-    inside = (offsets[None, :] < lengths[:, None])[:, :, None]
-    pooled = values.masked_fill(~inside, float("-inf")).max(dim=1).values
-    return torch.where(lengths[:, None] > 0, pooled, torch.zeros_like(pooled))
+    step = max(POOL_ROWS // longest, 1)
+    parts = []
+    for first in range(0, n, step):
+        block, block_lengths = spans[first : first + step], lengths[first : first + step]
+        offsets = torch.arange(longest)
+        positions = (block[:, 1:2] + offsets).clamp(max=features.shape[1] - 1)
+        values = features[block[:, 0:1], positions]  # (step, longest, width)
+        inside = (offsets[None, :] < block_lengths[:, None])[:, :, None]
+        pooled = values.masked_fill(~inside, float("-inf")).max(dim=1).values
+        parts.append(torch.where(block_lengths[:, None] > 0, pooled, torch.zeros_like(pooled)))
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+# Span tokens gathered at once in max_pool_spans: about 50 MB of values at width 200.
+POOL_ROWS = 65536
 
 
 class SentencePairHead(nn.Module):

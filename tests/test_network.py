@@ -194,3 +194,22 @@ def test_successive_regularization_pulls_towards_the_anchor():
             sum(((p - anchor[n]) ** 2).sum().item() for n, p in levels.named_parameters())
         )
     assert drifts[1] < drifts[0]
+
+
+def test_span_pooling_in_blocks_equals_pooling_at_once(monkeypatch):
+    import spacy_jmt.heads as heads
+
+    torch.manual_seed(0)
+    features = torch.randn(3, 12, 5)
+    starts = torch.randint(0, 12, (40,))
+    ends = torch.minimum(starts + torch.randint(0, 6, (40,)), torch.tensor(12))
+    spans = torch.stack([torch.randint(0, 3, (40,)), starts, ends], dim=1)
+    whole = heads.max_pool_spans(features, spans)
+    monkeypatch.setattr(heads, "POOL_ROWS", 7)  # blocks of one span
+    assert torch.equal(heads.max_pool_spans(features, spans), whole)
+    empty = spans[:, 1] == spans[:, 2]
+    assert bool(empty.any()) and bool((whole[empty] == 0).all())
+    inside = spans[0]
+    assert torch.equal(whole[0], features[inside[0], inside[1] : inside[2]].max(0).values) or (
+        inside[1] == inside[2]
+    )
