@@ -66,7 +66,7 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
 
 @Language.factory(
     "jmt",
-    assigns=["token.tag", "token.pos", "token.morph", "token.head", "token.dep",
+    assigns=["token.tag", "token.pos", "token.morph", "token.lemma", "token.head", "token.dep",
              "token.is_sent_start", "doc.spans", "doc.ents", "doc._.relations", "doc.cats",
              "doc._.relatedness"],
     default_config={
@@ -391,7 +391,9 @@ class JMT(TrainablePipe):
                 task.observe(eg)
         for task in self.tasks:
             task.labels = sorted(
-                set(labels[task.name]) if task.name in labels else found[task.name]
+                set(labels[task.name])
+                if task.name in labels
+                else task.prune_labels(found[task.name])
             )
             if not task.labels:
                 raise ValueError(

@@ -47,8 +47,7 @@ def score_jmt(
         if unseen:
             scores["unseen_labels"] = unseen
             listed = "; ".join(
-                f"{name}: " + ", ".join(f"{label!r} ({n})" for label, n in counts.items())
-                for name, counts in unseen.items()
+                f"{name}: " + _most_common(counts, SHOWN_UNSEEN) for name, counts in unseen.items()
             )
             warnings.warn(
                 f"[spacy-jmt] the gold data has labels the model never saw in training; "
@@ -57,6 +56,17 @@ def score_jmt(
                 stacklevel=2,
             )
     return scores
+
+
+# Unseen labels named per task in the warning (all of them are in scores["unseen_labels"]).
+SHOWN_UNSEEN = 8
+
+
+def _most_common(counts: Dict[str, int], n: int) -> str:
+    """RETURNS (str): The n most frequent labels with their counts, and how many more."""
+    shown = ", ".join(f"{label!r} ({count})" for label, count in list(counts.items())[:n])
+    rest = list(counts.values())[n:]
+    return shown + (f" and {len(rest)} more ({sum(rest)} occurrences)" if rest else "")
 
 
 @registry.scorers("spacy-jmt.jmt_scorer.v1")

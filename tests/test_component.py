@@ -16,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import pytest
 import spacy
+import torch
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -835,3 +836,43 @@ def test_morph_task_learns_ud_feats_and_empty_feats():
     scores = nlp.evaluate(examples[:1])
     assert scores["morph_acc"] == 1.0
     assert scores["morph_per_feat"]["Number"]["f"] == 1.0
+
+
+def test_lemma_task_learns_edit_trees_and_round_trips(tmp_path):
+    """A lemma task learns edit trees (one tree serves many words), writes token.lemma_,
+    keeps its trees through a save, and falls back to the form where no tree applies."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {"lemma": {"kind": "lemma", "level": 1, "min_tree_freq": 1}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    data = [
+        (["Dogs", "were", "running", "."], ["dog", "be", "run", "."]),
+        (["Cats", "are", "sitting", "."], ["cat", "be", "sit", "."]),
+        (["The", "birds", "sang", "."], ["the", "bird", "sing", "."]),
+    ]
+    examples = [
+        Example(Doc(nlp.vocab, words=w), Doc(nlp.vocab, words=w, lemmas=lemmas))
+        for w, lemmas in data
+    ]
+    nlp.initialize(lambda: examples)
+    labels = nlp.get_pipe("jmt").labels["lemma"]
+    assert len(labels) < sum(len(w) for w, _ in data)  # "s" -> "" serves birds and (Dog)s
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp(Doc(nlp.vocab, words=["Cats", "are", "sitting", "."]))
+    assert [t.lemma_ for t in doc] == ["cat", "be", "sit", "."]
+    assert nlp.evaluate(examples)["lemma_acc"] == 1.0
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    words = ["Dogs", "are", "running", "x"]
+    assert [t.lemma_ for t in loaded(Doc(loaded.vocab, words=words))] == [
+        t.lemma_ for t in nlp(Doc(nlp.vocab, words=words))
+    ]
+    task = loaded.get_pipe("jmt").tasks[0]
+    ning = next(i for i, label in enumerate(task.labels) if "'ning'" in label)  # running
+    logits = torch.full((1, 1, len(task.labels)), -10.0)
+    logits[0, 0, ning] = 10.0
+    doc = Doc(loaded.vocab, words=["a"])
+    task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
+    assert doc[0].lemma_ == "a"  # the top trees cannot rewrite "a": the form is kept

@@ -7,6 +7,7 @@ package, call `register_kind`)."""
 from typing import Any, Dict, List, Optional, Type
 
 from .base import Task
+from .lemma import LemmaTask
 from .pair import EntailmentTask, RelatednessTask
 from .parsing import ParsingTask
 from .relation import RelationTask
@@ -17,7 +18,7 @@ KINDS: Dict[str, Type[Task]] = {
     cls.kind: cls
     for cls in (
         TaggingTask, SpanTask, ChunkingTask, ParsingTask, RelationTask, RelatednessTask,
-        EntailmentTask,
+        EntailmentTask, LemmaTask,
     )
 }  # fmt: skip
 
@@ -73,6 +74,7 @@ def build_tasks(
 
 __all__ = [
     "Task",
+    "LemmaTask",
     "TaggingTask",
     "SpanTask",
     "ChunkingTask",

@@ -8,7 +8,7 @@ switches on its name. Task modules import torch only inside the methods that nee
 that building tasks (the component's constructor, the scorer) stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -149,6 +149,12 @@ class Task:
 
     def observe(self, example: Example) -> None:
         """Learn `state` from one training example (called during `initialize`)."""
+
+    def prune_labels(self, found: Set[str]) -> Set[str]:
+        """RETURNS (Set[str]): The labels to learn of those found in the data (called at
+        `initialize`, after every example was observed; labels given in the config or by
+        `spacy init labels` are taken as they are)."""
+        return found
 
     def data_warning(self) -> Optional[str]:
         """RETURNS (Optional[str]): What the task found in the data it observed and cannot

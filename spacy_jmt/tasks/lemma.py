@@ -1,0 +1,139 @@
+"""Lemmatization as tagging with edit trees (Müller et al. 2015, as spaCy's
+`trainable_lemmatizer` learns them) -> `token.lemma_`.
+
+Each (form, lemma) pair of the training data is turned into the edit tree that rewrites the
+form into the lemma ("running" -> "run": keep the prefix, replace the suffix "ning" by ""),
+so that one tree serves many words. The tree is the token's label; the head is a token
+classifier on the task's level; trees seen fewer than `min_tree_freq` times in the training
+data are not learned (their tokens give no loss). At inference the most probable of the
+`top_k` best trees that applies to the form gives the lemma; where none applies, the form.
+The trees are learned at `initialize` and saved with the component (`state`).
+"""
+
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
+
+import numpy
+from spacy.pipeline._edit_tree_internals.edit_trees import EditTrees
+from spacy.scorer import Scorer
+from spacy.strings import StringStore
+from spacy.tokens import Doc
+from spacy.training import Example
+
+from .base import Task
+from .tagging import MISSING, token_cross_entropy, token_targets
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class LemmaTask(Task):
+    """Lemmas through edit trees, read from and written to `token.lemma_`.
+
+    top_k (int): Try the k most probable trees, in order, until one applies to the form.
+    min_tree_freq (int): Learn only the trees seen at least this often in the training data
+        (spaCy's default: 3; on UD EWT train, 531 of 1,938 trees, 99.2% of the tokens).
+    """
+
+    kind = "lemma"
+    assigns = ("token.lemma",)
+    settings = {"top_k": 3, "min_tree_freq": 3}
+    min_level = 1
+    embeds_labels = True
+    communicates = True
+
+    def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
+        super().__init__(name, cfg, labels)
+        if not isinstance(self.cfg["top_k"], int) or self.cfg["top_k"] < 1:
+            raise ValueError(f"Task '{name}': top_k must be an integer >= 1")
+        self._trees: Optional[EditTrees] = None
+        self._strings = StringStore()
+        self._ids: Dict[str, int] = {}  # label (the tree as a string) -> tree id
+
+    @property
+    def trees(self) -> EditTrees:
+        """RETURNS (EditTrees): The trees, rebuilt from `state` when it was loaded."""
+        if self._trees is None:
+            self._strings = StringStore(self.state.get("strings", []))
+            self._trees = EditTrees(self._strings)
+            self._trees.from_json(self.state.get("trees", []))
+            self._ids = {self._trees.tree_to_str(i): i for i in range(len(self._trees))}
+        return self._trees
+
+    def _label(self, form: str, lemma: str) -> str:
+        tree = self.trees.add(form, lemma)
+        label = self.trees.tree_to_str(tree)
+        self._ids[label] = tree
+        return label
+
+    def gold(self, example: Example) -> List[Optional[str]]:
+        """RETURNS (List[Optional[str]]): The gold tree per predicted token (None: missing)."""
+        if not example.reference.has_annotation("LEMMA"):
+            return [None] * len(example.predicted)
+        lemmas = example.get_aligned("LEMMA", as_string=True)
+        return [
+            None if lemma in MISSING else self._label(token.text, lemma)
+            for token, lemma in zip(example.predicted, lemmas)
+        ]
+
+    def gold_labels(self, example: Example) -> Iterable[str]:
+        return (label for label in self.gold(example) if label is not None)
+
+    def observe(self, example: Example) -> None:
+        """Keep the trees of the training data (and their strings) in `state`: trees are
+        only ever appended, and refer to each other by their index."""
+        counts = self.state.setdefault("counts", {})
+        for label in self.gold(example):
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+        trees, saved = self.trees, self.state.setdefault("trees", [])
+        if len(trees) > len(saved):
+            saved.extend(trees[i] for i in range(len(saved), len(trees)))
+            self.state["strings"] = list(self._strings)
+
+    def prune_labels(self, found: Set[str]) -> Set[str]:
+        counts = self.state.pop("counts", {})  # only needed here: not saved
+        return {label for label in found if counts.get(label, 0) >= self.cfg["min_tree_freq"]}
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import TaggerHead
+
+        return TaggerHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], sizes["dropout"],
+        )  # fmt: skip
+
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional["torch.Tensor"]:
+        logits = outputs[self.name]["logits"]
+        targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
+        return token_cross_entropy(logits, targets)
+
+    def set_annotations(
+        self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
+    ) -> None:
+        logits = outputs[self.name]["logits"].detach().numpy()
+        trees = self.trees
+        ids = [self._ids.get(label) for label in self.labels]
+        k = min(self.cfg["top_k"], len(self.labels))
+        for b, doc in enumerate(docs):
+            if not len(doc):
+                continue
+            best = numpy.argsort(-logits[b, : len(doc)], axis=-1)[:, :k]
+            for token, candidates in zip(doc, best):
+                if token.lemma != 0 and not overwrite:
+                    continue
+                lemma = None
+                for j in candidates:
+                    if ids[j] is not None:
+                        lemma = trees.apply(ids[j], token.text)
+                        if lemma is not None:
+                            break
+                token.lemma_ = token.text if lemma is None else lemma
+
+    def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
+        examples = [eg for eg in examples if eg.reference.has_annotation("LEMMA")]
+        if not examples:
+            return {"lemma_acc": None}
+        return Scorer.score_token_attr(examples, "lemma")
