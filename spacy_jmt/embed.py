@@ -63,9 +63,7 @@ def _init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[List] = None)
     mix.initialize()
 
 
-def _forward(
-    model: Model, docs: List[Doc], is_train: bool
-) -> Tuple[List[Floats2d], Callable]:
+def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats2d], Callable]:
     words, chars, mix = model.layers
     ops = model.ops
     width = model.attrs["width"]
@@ -106,4 +104,3 @@ def _char_ids_forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[Ra
     ops = model.ops
     ragged = Ragged(ops.asarray1i(ids), ops.asarray1i(lengths))
     return ragged, lambda dY: []
-
