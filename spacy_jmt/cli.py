@@ -595,7 +595,8 @@ def init_vectors_cli(
     except VectorsSourceError as err:
         _fail(str(err))
     try:
-        nlp = make_vectors_nlp(words, data, lang=lang)
+        name = "glove_6b_50d" if rows is None or rows >= 400_000 else f"glove_6b_50d_{rows}"
+        nlp = make_vectors_nlp(words, data, lang=lang, name=name)
     except ImportError as err:  # spacy.blank of an unknown language
         _fail(f"cannot make a {lang!r} pipeline: {err}")
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,9 @@ def cased_forms(word: str) -> List[str]:
     return list(dict.fromkeys(forms))
 
 
-def make_vectors_nlp(words: Iterable[str], data: numpy.ndarray, lang: str = "en"):
+def make_vectors_nlp(
+    words: Iterable[str], data: numpy.ndarray, lang: str = "en", name: Optional[str] = None
+):
     """A blank pipeline whose vocab holds the vectors, keyed by ORTH for every cased form of
     each (lowercase) word. Where two words share a form, the more frequent (earlier) one
     keeps it.
@@ -115,6 +117,8 @@ def make_vectors_nlp(words: Iterable[str], data: numpy.ndarray, lang: str = "en"
     words (Iterable[str]): The words, row i for word i.
     data (numpy.ndarray): The (n_words, width) float32 vectors.
     lang (str): The pipeline's language code.
+    name (Optional[str]): The table's name (in the pipeline's meta.json), e.g.
+        "glove_6b_50d" or "glove_6b_50d_50000" for a cut table.
     RETURNS (Language): The pipeline.
     """
     import spacy
@@ -122,7 +126,7 @@ def make_vectors_nlp(words: Iterable[str], data: numpy.ndarray, lang: str = "en"
 
     nlp = spacy.blank(lang)
     words = list(words)
-    vectors = Vectors(strings=nlp.vocab.strings, data=data)
+    vectors = Vectors(strings=nlp.vocab.strings, data=data, name=name)
     strings = nlp.vocab.strings
     seen = set()
     for row, word in enumerate(words):

@@ -78,6 +78,7 @@ def test_rows_keeps_the_most_frequent_words(glove, tmp_path):
     assert result.exit_code == 0, result.output
     nlp = spacy.load(tmp_path / "v")
     assert nlp.vocab.vectors.shape == (3, WIDTH)
+    assert nlp.meta["vectors"]["name"] == "glove_6b_50d_3"
     assert nlp.vocab["I"].has_vector and not nlp.vocab["dog"].has_vector
 
 
