@@ -46,6 +46,8 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 METRICS: List[Tuple[str, str]] = [
     ("pos_acc", "UPOS acc"),
     ("tag_acc", "XPOS acc"),
+    ("morph_acc", "UFeats acc (exact)"),
+    ("lemma_acc", "lemma acc"),
     ("dep_uas", "UAS"),
     ("dep_las", "LAS"),
     ("sents_f", "sentence F1"),
@@ -417,10 +419,17 @@ def score_examples(
         scores[key] = None
         notes[key] = why
 
-    for attr, key in (("POS", "pos_acc"), ("TAG", "tag_acc")):
+    morph_key = lambda token, attr: getattr(token, attr).key  # noqa: E731
+    for attr, key, getter in (
+        ("POS", "pos_acc", getattr),
+        ("TAG", "tag_acc", getattr),
+        ("MORPH", "morph_acc", morph_key),  # the whole FEATS string, as spaCy scores it
+        ("LEMMA", "lemma_acc", getattr),
+    ):
         if _annotates(refs, attr):
             if _annotates(preds, attr):
-                scores[key] = Scorer.score_token_attr(examples, attr.lower())[key]
+                found = Scorer.score_token_attr(examples, attr.lower(), getter=getter)
+                scores[key] = found[key]
             else:
                 missing(key, f"the pipeline does not predict {attr}")
     dep_examples = [eg for eg in examples if eg.reference.has_annotation("DEP")]
