@@ -38,6 +38,26 @@ def build_jmt_model(
     label_width: int = 64,
     communication: str = "none",
 ) -> Model[List[Doc], JMTOutput]:
+    """Build the hierarchical multi-task model (`spacy-jmt.JMTModel.v2` without word
+    dropout); see `build_jmt_model_v2`."""
+    return build_jmt_model_v2(
+        tok2vec, hidden_width, label_embedding_width, shortcut_connections, dropout,
+        arc_width, label_width, communication, word_dropout=0.0,
+    )  # fmt: skip
+
+
+@registry.architectures("spacy-jmt.JMTModel.v2")
+def build_jmt_model_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 256,
+    label_embedding_width: int = 32,
+    shortcut_connections: bool = True,
+    dropout: float = 0.2,
+    arc_width: int = 256,
+    label_width: int = 64,
+    communication: str = "none",
+    word_dropout: float = 0.0,
+) -> Model[List[Doc], JMTOutput]:
     """Build the hierarchical multi-task model.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): The shared word representations.
@@ -51,8 +71,13 @@ def build_jmt_model(
     communication (str): Messages between the task layers: "none" (the plain hierarchy),
         "complete" (every task hears every task it may read) or "star" (through a shared
         hub); see spacy_jmt.layers.communication.
+    word_dropout (float): In training, the share of tokens whose whole word representation
+        (the tok2vec output) is zeroed, the others scaled up to keep the expected value:
+        the network learns not to lean on any one word (e.g. a memorized entity name).
     RETURNS (Model[List[Doc], JMTOutput]): The model; call `attach_network` before use.
     """
+    if not 0.0 <= word_dropout < 1.0:
+        raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
     if communication not in STRUCTURES:
         raise ValueError(f"communication must be one of {STRUCTURES}, got {communication!r}")
     return Model(
@@ -68,6 +93,7 @@ def build_jmt_model(
             "arc_width": arc_width,
             "label_width": label_width,
             "communication": communication,
+            "word_dropout": word_dropout,
             "frozen_tok2vec": False,  # set by spacy_jmt.growth.freeze_levels
             "tok2vec_piece": TOK2VEC_PIECE,
             "sentence_group": SENTENCE_GROUP,
@@ -117,8 +143,17 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
     tok2vec = model.get_ref("tok2vec")
     network = model.get_ref("network")
     frozen = model.attrs["frozen_tok2vec"]
+    masks: Optional[List[Floats2d]] = None
     if is_train:
         Xs, backprop_tok2vec = tok2vec(docs, not frozen)
+        rate = model.attrs.get("word_dropout", 0.0)
+        if rate > 0:
+            xp = model.ops.xp
+            masks = [
+                (xp.random.uniform(size=(len(X), 1)) >= rate).astype(X.dtype) / (1 - rate)
+                for X in Xs
+            ]
+            Xs = [X * mask for X, mask in zip(Xs, masks)]
     else:
         Xs = tok2vec_in_pieces(tok2vec, docs, model.attrs["tok2vec_piece"])
     get_segments = model.attrs["get_segments"](docs, [len(doc) for doc in docs])
@@ -127,6 +162,8 @@ def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, C
 
     def backprop(dY: JMTOutput) -> Any:
         dXs = backprop_network(dY)
+        if masks is not None:
+            dXs = [dX * mask for dX, mask in zip(dXs, masks)]
         return [] if frozen else backprop_tok2vec(dXs)
 
     return Y, backprop

@@ -876,3 +876,36 @@ def test_lemma_task_learns_edit_trees_and_round_trips(tmp_path):
     doc = Doc(loaded.vocab, words=["a"])
     task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
     assert doc[0].lemma_ == "a"  # the top trees cannot rewrite "a": the form is kept
+
+
+def test_word_dropout_zeroes_whole_tokens_in_training_only():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tok2vec = {
+        "@architectures": "spacy.Tok2Vec.v2",
+        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 32,
+                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [500, 200, 200, 200],
+                  "include_static_vectors": False},
+        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 32, "depth": 1,
+                   "window_size": 1, "maxout_pieces": 3},
+    }  # fmt: skip
+    model = {
+        **TINY_MODEL, "@architectures": "spacy-jmt.JMTModel.v2", "word_dropout": 0.5,
+        "tok2vec": tok2vec,
+    }  # fmt: skip
+    tasks = {"tag": {"kind": "tagging", "attr": "TAG", "level": 1}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": model})
+    words = "one two three four five six seven eight".split()
+    examples = [Example(Doc(nlp.vocab, words=words), Doc(nlp.vocab, words=words, tags=["X"] * 8))]
+    nlp.initialize(lambda: examples)
+    jmt = nlp.get_pipe("jmt")
+    docs = [Doc(nlp.vocab, words=words)]
+    first, _ = jmt.model.begin_update(docs)
+    second, _ = jmt.model.begin_update(docs)
+    assert not torch.equal(first["tag"]["logits"], second["tag"]["logits"])
+    predicted = [jmt.model.predict(docs)["tag"]["logits"] for _ in range(2)]
+    assert torch.equal(predicted[0], predicted[1])
+    with pytest.raises(ValueError, match="word_dropout"):
+        spacy.registry.architectures.get("spacy-jmt.JMTModel.v2")(
+            jmt.model.get_ref("tok2vec"), word_dropout=1.0
+        )
