@@ -19,15 +19,13 @@ from spacy.strings import StringStore
 from spacy.tokens import Doc
 from spacy.training import Example
 
-from .base import Task
-from .tagging import MISSING, token_cross_entropy, token_targets
+from .tagging import MISSING, TokenTask
 
 if TYPE_CHECKING:
-    import torch
-    from torch import nn
+    pass
 
 
-class LemmaTask(Task):
+class LemmaTask(TokenTask):
     """Lemmas through edit trees, read from and written to `token.lemma_`.
 
     top_k (int): Try the k most probable trees, in order, until one applies to the form.
@@ -39,8 +37,6 @@ class LemmaTask(Task):
     assigns = ("token.lemma",)
     settings = {"top_k": 3, "min_tree_freq": 3}
     min_level = 1
-    embeds_labels = True
-    communicates = True
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
@@ -94,21 +90,6 @@ class LemmaTask(Task):
     def prune_labels(self, found: Set[str]) -> Set[str]:
         counts = self.state.pop("counts", {})  # only needed here: not saved
         return {label for label in found if counts.get(label, 0) >= self.cfg["min_tree_freq"]}
-
-    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
-        from ..heads import TaggerHead
-
-        return TaggerHead(
-            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
-            sizes["label_embedding_width"], sizes["dropout"],
-        )  # fmt: skip
-
-    def loss(
-        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional["torch.Tensor"]:
-        logits = outputs[self.name]["logits"]
-        targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
-        return token_cross_entropy(logits, targets)
 
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool

@@ -7,18 +7,7 @@ Chunking is a span task whose NP chunks are also what `doc.noun_chunks` yields (
 `ChunkNounChunks`), with or without a dependency parser in the pipeline.
 """
 
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Callable,
-    Dict,
-    Iterable,
-    Iterator,
-    List,
-    Optional,
-    Tuple,
-    Union,
-)
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 import numpy
 from spacy.scorer import Scorer
@@ -29,11 +18,7 @@ from spacy.vocab import Vocab
 from ..decoding import bio_to_spans, bio_viterbi
 from ..keys import NOUN_CHUNK_LABEL
 from .base import Task
-from .tagging import token_cross_entropy, token_targets
-
-if TYPE_CHECKING:
-    import torch
-    from torch import nn
+from .tagging import TokenTask
 
 
 def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
@@ -47,7 +32,7 @@ def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
     return tags
 
 
-class SpanTask(Task):
+class SpanTask(TokenTask):
     """Labelled, non-overlapping spans, read from and written to `doc.spans[spans_key]`.
 
     spans_key (str): The span group to read gold from and write to; defaults to the task name.
@@ -60,8 +45,6 @@ class SpanTask(Task):
 
     kind = "spans"
     settings: Dict[str, Any] = {"spans_key": None, "doc_ents": False, "noun_chunk_label": ""}
-    embeds_labels = True
-    communicates = True
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
@@ -89,14 +72,6 @@ class SpanTask(Task):
             self.key, self.cfg["noun_chunk_label"], current
         )
 
-    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
-        from ..heads import TaggerHead
-
-        return TaggerHead(
-            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
-            sizes["label_embedding_width"], sizes["dropout"],
-        )  # fmt: skip
-
     @property
     def key(self) -> str:
         return self.cfg["spans_key"] or self.name
@@ -106,8 +81,8 @@ class SpanTask(Task):
         return ["O"] + [f"{p}-{label}" for label in self.labels for p in ("B", "I")]
 
     @property
-    def n_outputs(self) -> int:
-        return len(self.tags)
+    def token_labels(self) -> List[str]:
+        return self.tags
 
     def gold(self, example: Example) -> List[Optional[str]]:
         """RETURNS (List[Optional[str]]): Gold IOB2 tags per predicted token (None: missing)."""
@@ -155,13 +130,6 @@ class SpanTask(Task):
             f"Task '{self.name}': of the {self.state['n_spans']} gold spans in "
             f"doc.spans['{self.key}'], {'; '.join(problems)}; they still count in the scores"
         )
-
-    def loss(
-        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional["torch.Tensor"]:
-        logits = outputs[self.name]["logits"]
-        targets = token_targets([self.gold(eg) for eg in examples], self.tags, logits.shape[1])
-        return token_cross_entropy(logits, targets)
 
     def predict_spans(
         self, output: Dict[str, Any], lengths: List[int]

@@ -54,7 +54,44 @@ def token_cross_entropy(
     )
 
 
-class TaggingTask(Task):
+class TokenTask(Task):
+    """A task that gives every token one of `token_labels` through a token classifier (the
+    tagging, span and lemma kinds): its head, its loss and its label embeddings."""
+
+    embeds_labels = True
+    communicates = True
+
+    @property
+    def token_labels(self) -> List[str]:
+        """RETURNS (List[str]): What the classifier predicts per token (`gold` gives them)."""
+        return self.labels
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.token_labels)
+
+    def gold(self, example: Example) -> List[Optional[str]]:
+        """RETURNS (List[Optional[str]]): The gold token label per predicted token (None:
+        missing)."""
+        raise NotImplementedError
+
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        from ..heads import TaggerHead
+
+        return TaggerHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], sizes["dropout"],
+        )  # fmt: skip
+
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional["torch.Tensor"]:
+        logits = outputs[self.name]["logits"]
+        gold = [self.gold(eg) for eg in examples]
+        return token_cross_entropy(logits, token_targets(gold, self.token_labels, logits.shape[1]))
+
+
+class TaggingTask(TokenTask):
     """One label per token, read from and written to a token attribute.
 
     attr (str): "TAG", "POS", "MORPH" (the whole FEATS string is the label), "SENT_START",
@@ -63,8 +100,6 @@ class TaggingTask(Task):
 
     kind = "tagging"
     settings = {"attr": "TAG"}
-    embeds_labels = True
-    communicates = True
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
@@ -96,14 +131,6 @@ class TaggingTask(Task):
         start = self.labels.index("S")
         return (output["logits"].argmax(-1) == start).numpy()
 
-    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
-        from ..heads import TaggerHead
-
-        return TaggerHead(
-            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
-            sizes["label_embedding_width"], sizes["dropout"],
-        )  # fmt: skip
-
     def gold(self, example: Example) -> List[Optional[str]]:
         """RETURNS (List[Optional[str]]): The gold label per predicted token (None: missing)."""
         if self.attr == "SENT_START":
@@ -129,13 +156,6 @@ class TaggingTask(Task):
         if self.attr == "SENT_START":  # both labels, even if the data has one-sentence docs
             return SENT_LABELS.values() if example.reference.has_annotation("SENT_START") else ()
         return (v for v in self.gold(example) if v not in MISSING)
-
-    def loss(
-        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
-    ) -> Optional["torch.Tensor"]:
-        logits = outputs[self.name]["logits"]
-        targets = token_targets([self.gold(eg) for eg in examples], self.labels, logits.shape[1])
-        return token_cross_entropy(logits, targets)
 
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
