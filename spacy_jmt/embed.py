@@ -78,10 +78,11 @@ def _forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[List[Floats
     def backprop(dYs: List[Floats2d]) -> List:
         dX = backprop_mix(ops.flatten(dYs))
         backprop_chars(ops.xp.ascontiguousarray(dX[:, width:]))
-        backprop_words(ops.unflatten(ops.xp.ascontiguousarray(dX[:, :width]), lengths))
+        dwords = ops.xp.ascontiguousarray(dX[:, :width])
+        backprop_words(ops.unflatten(dwords, ops.asarray1i(lengths)))
         return []
 
-    return ops.unflatten(Y, lengths), backprop
+    return ops.unflatten(Y, ops.asarray1i(lengths)), backprop
 
 
 def char_ids(max_bytes: int) -> Model[List[Doc], Ragged]:

@@ -273,12 +273,15 @@ def merge_outputs(
     tensor); per-sentence and per-pair outputs are collected in `joined`, to be concatenated
     once all groups are in; lists of sentences are offset and extended, the pair "docs"
     extended; anything else is the same in every group."""
+    rows: Tuple[str, ...] = getattr(head, "row_outputs", ())
+    per_item: Tuple[str, ...] = getattr(head, "joined_outputs", ())
+    per_segment: Tuple[str, ...] = getattr(head, "segment_outputs", ())
     for key, value in out.items():
-        if key in head.row_outputs or key == "messages":
+        if key in rows or key == "messages":
             merged[key] = packing.unpack(value, B, T, into=merged.get(key))
-        elif key in head.joined_outputs:
+        elif key in per_item:
             joined.setdefault(key, []).append(value)
-        elif key in head.segment_outputs:
+        elif key in per_segment:
             merged.setdefault(key, []).extend((sents + first, v) for sents, v in value)
         elif key == "docs":
             merged.setdefault(key, []).extend(value)

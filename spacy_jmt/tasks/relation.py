@@ -206,7 +206,8 @@ class RelationTask(Task):
         spans = torch.tensor([c[:3] for c in candidates], dtype=torch.long).view(-1, 3)
         types = torch.tensor([c[3] for c in candidates], dtype=torch.long)
         index = torch.tensor(pairs, dtype=torch.long).view(-1, 2)
-        return self.head.score_pairs(output["features"], spans, types, index, training=training)
+        head: Any = self.head  # a SpanPairHead
+        return head.score_pairs(output["features"], spans, types, index, training=training)
 
     # -- training ---------------------------------------------------------------------------
 
