@@ -10,7 +10,7 @@ data are not learned (their tokens give no loss). At inference the most probable
 The trees are learned at `initialize` and saved with the component (`state`).
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set
 
 import numpy
 from spacy.pipeline._edit_tree_internals.edit_trees import EditTrees
@@ -20,9 +20,6 @@ from spacy.tokens import Doc
 from spacy.training import Example
 
 from .tagging import MISSING, TokenTask
-
-if TYPE_CHECKING:
-    pass
 
 
 class LemmaTask(TokenTask):
@@ -40,8 +37,9 @@ class LemmaTask(TokenTask):
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
-        if not isinstance(self.cfg["top_k"], int) or self.cfg["top_k"] < 1:
-            raise ValueError(f"Task '{name}': top_k must be an integer >= 1")
+        for key in ("top_k", "min_tree_freq"):
+            if not isinstance(self.cfg[key], int) or self.cfg[key] < 1:
+                raise ValueError(f"Task '{name}': {key} must be an integer >= 1")
         self._trees: Optional[EditTrees] = None
         self._strings = StringStore()
         self._ids: Dict[str, int] = {}  # label (the tree as a string) -> tree id
