@@ -32,6 +32,7 @@ from tqdm import tqdm
 from .keys import CHUNKS_KEY, ENTS_KEY, NOUN_CHUNK_LABEL
 from .readers import set_tokenizer_norms
 from .tasks.parsing import dep_label_getter
+from .tasks.tagging import morph_key
 
 _NP_KEY = "_benchmark_noun_chunks"  # scratch span groups for scoring noun chunks, entities
 _ENTS_KEY = "_benchmark_ents"
@@ -419,11 +420,10 @@ def score_examples(
         scores[key] = None
         notes[key] = why
 
-    morph_key = lambda token, attr: getattr(token, attr).key  # noqa: E731
     for attr, key, getter in (
         ("POS", "pos_acc", getattr),
         ("TAG", "tag_acc", getattr),
-        ("MORPH", "morph_acc", morph_key),  # the whole FEATS string, as spaCy scores it
+        ("MORPH", "morph_acc", morph_key),
         ("LEMMA", "lemma_acc", getattr),
     ):
         if _annotates(refs, attr):

