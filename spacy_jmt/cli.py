@@ -7,7 +7,7 @@ from typing import Annotated, Any, Dict, List, NoReturn, Optional
 import typer
 
 from .benchmark import markdown_report, peer_pipelines, run_benchmark
-from .convert import read_docs, split_dev, write_docbin
+from .convert import read_docs, select_documents, split_dev, write_docbin
 
 app = typer.Typer(
     name="spacy-jmt",
@@ -29,6 +29,9 @@ class InputFormat(str, Enum):
     uner = "uner"
     spert = "spert"
     sick = "sick"
+    litbank_coref = "litbank-coref"
+    litbank_entities = "litbank-entities"
+    gap = "gap"
 
 
 class RenderStyle(str, Enum):
@@ -51,7 +54,8 @@ def convert_cli(
         Path,
         typer.Argument(
             metavar="INPUT",
-            help="Input file (CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON or SICK).",
+            help="Input file (CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON, SICK or GAP), "
+            "or for litbank-coref and litbank-entities a file or a folder of them.",
         ),
     ],
     output_path: Annotated[
@@ -66,7 +70,11 @@ def convert_cli(
             "(Universal NER IOB2: entities as doc.ents and doc.spans['ents']) or spert (SpERT "
             "JSON, e.g. CoNLL04, ADE: entities and doc._.relations; overlapping gold entities "
             "are all kept in doc.spans['ents'] and reported) or sick (SemEval-2014 SICK TSV: one "
-            "pair doc per pair, doc.cats entailment and doc._.relatedness).",
+            "pair doc per pair, doc.cats entailment and doc._.relatedness), litbank-coref "
+            "(CoNLL-2012 brackets: one doc per document, clusters as "
+            "doc.spans['coref_clusters_N']), "
+            "litbank-entities (brat: nested mentions as doc.spans['mentions']) or gap (GAP TSV: "
+            "the pronoun and names as mentions and clusters).",
         ),
     ],
     n_sents: Annotated[
@@ -117,6 +125,14 @@ def convert_cli(
             "assets such as test splits).",
         ),
     ] = False,
+    ids: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--ids",
+            help="Keep only the documents named in this split list, one a line (e.g. "
+            "LitBank's train.ids; extensions are ignored, absent documents skipped).",
+        ),
+    ] = None,
 ) -> None:
     """Convert a CoNLL-2000, CoNLL-U, Universal NER, SpERT JSON or SICK file to a .spacy
     (DocBin) file."""
@@ -125,8 +141,11 @@ def convert_cli(
     if skip_missing and not input_path.exists():
         typer.echo(f"Skipped: {input_path} is not there (an optional asset)")
         return
-    if not input_path.is_file():
+    folders = fmt in (InputFormat.litbank_coref, InputFormat.litbank_entities)
+    if not (input_path.is_file() or (folders and input_path.is_dir())):
         _fail(f"input file not found: {input_path}")
+    if ids is not None and not ids.is_file():
+        _fail(f"split list not found: {ids}")
     outputs = [output_path] if dev_output is None else [output_path, dev_output]
     try:  # ValueError includes DataFormatError; ImportError: unknown --lang
         if uner is not None and not uner.is_file():
@@ -134,6 +153,9 @@ def convert_cli(
         docs = read_docs(
             input_path, fmt.value, n_sents=n_sents, lang=lang, uner_path=uner, spans_key=spans_key
         )
+        docs = select_documents(docs, ids)
+        if not docs:
+            _fail(f"no document of {input_path} is named in {ids}")
         for path, part in zip(outputs, split_dev(docs, dev_fraction)):
             write_docbin(part, path)
             n_sentences = sum(1 for doc in part for _ in doc.sents)

@@ -1,4 +1,5 @@
-"""Converters from CoNLL-2000, CoNLL-U, Universal NER (IOB2), SpERT JSON and SICK files to spaCy
+"""Converters from CoNLL-2000, CoNLL-U, Universal NER (IOB2), SpERT JSON, SICK, LitBank
+(coreference, entities) and GAP files to spaCy
 Docs and DocBin files. The readers live in `spacy_jmt.converters`; this module picks one by
 format name and writes DocBins."""
 
@@ -11,6 +12,7 @@ from spacy.vocab import Vocab
 
 from .converters.base import CHUNKS_KEY, ENTS_KEY, DataFormatError, DataWarning
 from .converters.conll import _chunks_from_iob, read_conll2000, read_conllu
+from .converters.coref import read_gap, read_litbank_coref, read_litbank_entities, select_documents
 from .converters.entities import (
     EntityOverlap,
     MergeReport,
@@ -38,9 +40,13 @@ __all__ = [
     "read_conllu",
     "read_docs",
     "read_sick",
+    "read_gap",
+    "read_litbank_coref",
+    "read_litbank_entities",
     "read_spert",
     "read_uner",
     "spert_to_docs",
+    "select_documents",
     "split_dev",
     "write_docbin",
 ]
@@ -51,6 +57,9 @@ READERS: Dict[str, Callable[[Path, Vocab, int], List[Doc]]] = {
     "uner": read_uner,
     "spert": read_spert,
     "sick": read_sick,
+    "litbank-coref": read_litbank_coref,
+    "litbank-entities": read_litbank_entities,
+    "gap": read_gap,
 }
 
 

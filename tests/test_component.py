@@ -843,7 +843,7 @@ def test_lemma_task_learns_edit_trees_and_round_trips(tmp_path):
     keeps its trees through a save, and falls back to the form where no tree applies."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    tasks = {"lemma": {"kind": "lemma", "level": 1, "min_tree_freq": 1}}
+    tasks = {"lemma": {"kind": "lemma", "level": 1, "min_tree_freq": 1, "lookup": False}}
     nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
     data = [
         (["Dogs", "were", "running", "."], ["dog", "be", "run", "."]),
@@ -876,6 +876,37 @@ def test_lemma_task_learns_edit_trees_and_round_trips(tmp_path):
     doc = Doc(loaded.vocab, words=["a"])
     task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
     assert doc[0].lemma_ == "a"  # the top trees cannot rewrite "a": the form is kept
+
+
+def test_lemma_lookup_gives_seen_forms_their_training_lemma_by_pos(tmp_path):
+    """With `lookup`, a form seen in training with the token's pos takes its most frequent
+    training lemma whatever the trees say; an unseen form is left to the trees; a doc
+    without pos looks up the form alone. The table survives a save."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe(
+        "jmt", config={"tasks": {"lemma": {"kind": "lemma", "level": 1}}, "model": TINY_MODEL}
+    )
+    data = [
+        (["I", "saw", "it"], ["PRON", "VERB", "PRON"], ["I", "see", "it"]),
+        (["a", "saw", "cuts"], ["DET", "NOUN", "VERB"], ["a", "saw", "cut"]),
+        (["we", "saw", "them"], ["PRON", "VERB", "PRON"], ["we", "see", "they"]),
+    ]
+    examples = [
+        Example(Doc(nlp.vocab, words=w), Doc(nlp.vocab, words=w, pos=p, lemmas=lemmas))
+        for w, p, lemmas in data
+    ]
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "p")
+    task = spacy.load(tmp_path / "p").get_pipe("jmt").tasks[0]
+    identity = next(i for i, label in enumerate(task.labels) if label == "(m 0 0 () ())")
+    logits = torch.full((1, 3, len(task.labels)), -10.0)
+    logits[0, :, identity] = 10.0  # the trees would keep every form
+    doc = Doc(nlp.vocab, words=["saw", "saw", "cutting"], pos=["VERB", "NOUN", "VERB"])
+    task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
+    assert [t.lemma_ for t in doc] == ["see", "saw", "cutting"]
+    doc = Doc(nlp.vocab, words=["saw", "them", "cuts"])  # no pos: the form's commonest lemma
+    task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
+    assert [t.lemma_ for t in doc] == ["see", "they", "cut"]
 
 
 def test_word_dropout_zeroes_whole_tokens_in_training_only():

@@ -7,9 +7,15 @@ so that one tree serves many words. The tree is the token's label; the head is a
 classifier on the task's level; trees seen fewer than `min_tree_freq` times in the training
 data are not learned (their tokens give no loss). At inference the most probable of the
 `top_k` best trees that applies to the form gives the lemma; where none applies, the form.
-The trees are learned at `initialize` and saved with the component (`state`).
+
+With `lookup` (the default), a form seen in the training data with the token's predicted
+part of speech takes its most frequent training lemma instead, as Stanza's lemmatizer does
+(on UD EWT 90% of the dev tokens are such forms, and their training lemma is right for 99.7%
+of them); the trees serve the other forms. A doc without `token.pos` looks up the form alone.
+The trees and the table are learned at `initialize` and saved with the component (`state`).
 """
 
+from collections import Counter
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 import numpy
@@ -28,11 +34,12 @@ class LemmaTask(TokenTask):
     top_k (int): Try the k most probable trees, in order, until one applies to the form.
     min_tree_freq (int): Learn only the trees seen at least this often in the training data
         (spaCy's default: 3; on UD EWT train, 531 of 1,938 trees, 99.2% of the tokens).
+    lookup (bool): Give forms seen in training (with the token's `pos`) their training lemma.
     """
 
     kind = "lemma"
     assigns = ("token.lemma",)
-    settings = {"top_k": 3, "min_tree_freq": 3}
+    settings = {"top_k": 3, "min_tree_freq": 3, "lookup": True}
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
@@ -44,6 +51,7 @@ class LemmaTask(TokenTask):
         self._strings = StringStore()
         self._ids: Dict[str, int] = {}  # label (the tree as a string) -> tree id
         self._counts: Dict[str, int] = {}  # label -> occurrences observed at initialize
+        self._lemma_counts: Dict[str, Counter] = {}  # lookup key -> lemma -> occurrences
 
     @property
     def trees(self) -> EditTrees:
@@ -80,10 +88,26 @@ class LemmaTask(TokenTask):
         for label in self.gold(example):
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + 1
+        if self.cfg["lookup"] and example.reference.has_annotation("LEMMA"):
+            self._observe_lemmas(example)
         trees, saved = self.trees, self.state.setdefault("trees", [])
         if len(trees) > len(saved):
             saved.extend(trees[i] for i in range(len(saved), len(trees)))
             self.state["strings"] = list(self._strings)
+
+    def _observe_lemmas(self, example: Example) -> None:
+        """Keep the most frequent lemma of each form (and of each form with its gold `pos`)
+        in `state["lookup"]`, updated as the counts grow."""
+        table = self.state.setdefault("lookup", {})
+        reference = example.reference
+        for token in reference:
+            if not token.lemma_:
+                continue
+            for key in (lookup_key(token.text, ""), lookup_key(token.text, token.pos_)):
+                counts = self._lemma_counts.setdefault(key, Counter())
+                counts[token.lemma_] += 1
+                if counts[token.lemma_] > counts[table.get(key, "")]:
+                    table[key] = token.lemma_
 
     def prune_labels(self, found: Set[str]) -> Set[str]:
         counts, self._counts = self._counts, {}  # only needed here: not saved
@@ -96,6 +120,7 @@ class LemmaTask(TokenTask):
         trees = self.trees
         ids = [self._ids.get(label) for label in self.labels]
         k = min(self.cfg["top_k"], len(self.labels))
+        table = self.state.get("lookup", {}) if self.cfg["lookup"] else {}
         for b, doc in enumerate(docs):
             if not len(doc):
                 continue
@@ -103,7 +128,10 @@ class LemmaTask(TokenTask):
             for token, candidates in zip(doc, best):
                 if token.lemma != 0 and not overwrite:
                     continue
-                lemma = None
+                lemma = table.get(lookup_key(token.text, token.pos_))
+                if lemma is not None:
+                    token.lemma_ = lemma
+                    continue
                 for j in candidates:
                     if ids[j] is not None:
                         lemma = trees.apply(ids[j], token.text)
@@ -116,3 +144,8 @@ class LemmaTask(TokenTask):
         if not examples:
             return {"lemma_acc": None}
         return Scorer.score_token_attr(examples, "lemma")
+
+
+def lookup_key(form: str, pos: str) -> str:
+    """RETURNS (str): The key of a form (and part of speech, "" for none) in the table."""
+    return f"{form}\t{pos}"
