@@ -13,6 +13,7 @@ Each task kind builds its head in `build_head` (spacy_jmt/tasks/).
 from typing import Any, Dict, Iterator, Tuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .layers.encoder import MLP, BiLSTM, Packing
@@ -354,3 +355,190 @@ class SentencePairHead(nn.Module):
         if self.label_embed is not None:
             out["label_emb"] = self.label_embed(torch.softmax(logits, dim=-1))
         return out
+
+
+class SpanClassifierHead(nn.Module):
+    """Classifier of enumerated spans, e.g. nested entity mentions (span enumeration as in
+    Lee et al. 2017 and SpERT): a span is its first and last token's features, an attention-
+    weighted sum of its tokens (a learned score per token, softmaxed within the span) and an
+    embedding of its width; an MLP gives one logit per label plus "no span" (index 0).
+
+    As for `SpanPairHead`, the forward pass only computes the token features (own BiLSTM
+    layers over the level it reads); the task calls `grid_logits` afterwards. That scores
+    every span of up to max_width tokens at once without building the span representations:
+    the MLP's first layer is linear in them, so it is applied to each token's features first
+    (start, end and pooled parts) and the parts are combined per span (`represent` gives the
+    representations themselves, for the spans a task keeps).
+
+    width_in (int): Width of the level it reads.
+    n_labels (int): Number of span labels (the logits have n_labels + 1 columns).
+    depth (int): Own BiLSTM layers.
+    width (int): Width of the own BiLSTM layers and the MLP.
+    max_width (int): The longest span, in tokens.
+    width_embedding (int): Width of the span-width embedding.
+    dropout (float): Dropout rate.
+    """
+
+    def __init__(
+        self,
+        width_in: int,
+        n_labels: int,
+        depth: int,
+        width: int,
+        max_width: int,
+        width_embedding: int,
+        dropout: float,
+    ):
+        super().__init__()
+        self.own = BiLSTM(width_in, width, depth, dropout) if depth else None
+        width_f = width if depth else width_in
+        self.max_width = max_width
+        self.attend = nn.Linear(width_f, 1)
+        self.width_embed = nn.Embedding(max_width + 1, width_embedding)
+        self.span_width = 3 * width_f + width_embedding
+        self.mlp = MLP(self.span_width, width, dropout)
+        self.out = nn.Linear(width, n_labels + 1)
+
+    row_outputs = ("features",)
+    joined_outputs: Tuple[str, ...] = ()
+    segment_outputs: Tuple[str, ...] = ()
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
+        """H (Tensor): (n_rows, width_in) packed rows. RETURNS: {"features": (n_rows, width)}."""
+        if self.own is not None:
+            H = self.own(H, packing)
+        return {"features": H}
+
+    def represent(self, features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:
+        """RETURNS (Tensor): (n_spans, span_width) span representations of the spans
+        (n_spans, 3: doc index, start, end; 1 <= end - start <= max_width) of features
+        (batch, T, width), computed POOL_ROWS span tokens at a time."""
+        n = len(spans)
+        if n == 0:
+            return features.new_zeros(0, self.span_width)
+        lengths = spans[:, 2] - spans[:, 1]
+        longest = int(lengths.max())
+        step = max(POOL_ROWS // longest, 1)
+        parts = []
+        for first in range(0, n, step):
+            block, block_lengths = spans[first : first + step], lengths[first : first + step]
+            offsets = torch.arange(longest)
+            positions = (block[:, 1:2] + offsets).clamp(max=features.shape[1] - 1)
+            values = features[block[:, 0:1], positions]  # (step, longest, width)
+            inside = offsets[None, :] < block_lengths[:, None]
+            weights = self.attend(values).squeeze(-1).masked_fill(~inside, float("-inf"))
+            pooled = (torch.softmax(weights, dim=1)[:, :, None] * values).sum(1)
+            ends = values[torch.arange(len(block)), block_lengths - 1]
+            parts.append(
+                torch.cat([values[:, 0], ends, pooled, self.width_embed(block_lengths)], -1)
+            )
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    def grid_logits(
+        self, features: torch.Tensor, first: int, last: int, training: bool = False
+    ) -> torch.Tensor:
+        """The logits of every span starting at tokens first..last - 1 of features (batch,
+        T, width), one per width 1..max_width: (batch, last - first, max_width, n_out),
+        where [b, t, w] is the span (first + t, first + t + w + 1). Spans that run past the
+        doc's end get logits too; the task masks them (and those across sentences).
+        training (bool): Whether dropout is on (the mode of the forward pass it follows)."""
+        was_training = self.training
+        self.train(training)
+        try:
+            return self.out(self._grid_hidden(features, first, last))
+        finally:
+            self.train(was_training)
+
+    def _grid_hidden(self, features: torch.Tensor, first: int, last: int) -> torch.Tensor:
+        W, d = self.max_width, features.shape[-1]
+        X = features[:, first : last + W - 1]
+        n = last - first
+        linear = self.mlp[0]
+        w_start, w_end, w_pool, w_width = linear.weight.split(
+            [d, d, d, linear.in_features - 3 * d], 1
+        )
+        starts, ends, pooled = X @ w_start.T, X @ w_end.T, X @ w_pool.T  # (batch, n + W - 1, h)
+        scores = self.attend(X).squeeze(-1)  # (batch, n + W - 1)
+        pad = n + W - 1 - X.shape[1]  # tokens past the doc's end
+        if pad:
+            ends, pooled = F.pad(ends, (0, 0, 0, pad)), F.pad(pooled, (0, 0, 0, pad))
+            scores = F.pad(scores, (0, pad), value=-1e4)
+        widths = self.width_embed(torch.arange(1, W + 1)) @ w_width.T  # (W, h)
+        grid = []
+        for w in range(1, W + 1):  # a softmax over each span's w tokens, as shifted slices
+            window = torch.stack([scores[:, k : k + n] for k in range(w)], -1)
+            alpha = torch.softmax(window, -1)  # (batch, n, w)
+            pool = sum(alpha[:, :, k : k + 1] * pooled[:, k : k + n] for k in range(w))
+            grid.append(starts[:, :n] + ends[:, w - 1 : w - 1 + n] + pool + widths[w - 1])
+        hidden = torch.stack(grid, 2) + linear.bias  # (batch, n, W, h)
+        return self.mlp[2](self.mlp[1](hidden))
+
+
+class CoreferenceHead(SpanClassifierHead):
+    """End-to-end coreference scorer (Lee et al. 2017), on the span representations of
+    `SpanClassifierHead`: a mention score s_m(i) per candidate span (its single output) and,
+    for a span i and an earlier candidate j, s(i, j) = s_m(i) + s_m(j) + s_a(i, j), where
+    s_a is an MLP over [g_i, g_j, g_i * g_j, an embedding of the token distance] of the
+    projected span representations g; the dummy antecedent (i starts a cluster or is no
+    mention) scores 0. The task prunes the candidates and picks the antecedents.
+
+    width_in, depth, width, max_width, width_embedding, dropout: As SpanClassifierHead.
+    pair_width (int): Width of the projection g that the pair scorer reads.
+    """
+
+    def __init__(
+        self,
+        width_in: int,
+        depth: int,
+        width: int,
+        max_width: int,
+        width_embedding: int,
+        pair_width: int,
+        dropout: float,
+    ):
+        super().__init__(width_in, 0, depth, width, max_width, width_embedding, dropout)
+        self.project = nn.Linear(self.span_width, pair_width)
+        self.distance_embed = nn.Embedding(N_DISTANCE_BUCKETS, width_embedding)
+        self.pair = nn.Sequential(
+            MLP(3 * pair_width + width_embedding, width, dropout), nn.Linear(width, 1)
+        )
+
+    def antecedent_scores(
+        self,
+        reps: torch.Tensor,
+        mention_scores: torch.Tensor,
+        starts: torch.Tensor,
+        antecedents: torch.Tensor,
+        rows: slice = slice(None),
+    ) -> torch.Tensor:
+        """Score spans against their candidate antecedents.
+
+        reps (Tensor): (n, span_width) representations of the kept spans, in doc order.
+        mention_scores (Tensor): (n,) their mention scores.
+        starts (Tensor): (n,) long: their first tokens.
+        antecedents (Tensor): (m, K) long: for the m spans `rows` of the n, the indices of
+            their candidate antecedents (earlier spans); -1 where there is none.
+        rows (slice): The spans scored (all by default; a block of them for long docs).
+        RETURNS (Tensor): (m, K + 1): column 0 the dummy antecedent (0), then s(i, j);
+            -inf where there is no antecedent.
+        """
+        valid = antecedents >= 0
+        j = antecedents.clamp(min=0)
+        g = self.project(reps)
+        gi, gj = g[rows][:, None, :].expand(-1, j.shape[1], -1), g[j]
+        distance = self.distance_embed(distance_buckets(starts[rows][:, None] - starts[j]))
+        scores = self.pair(torch.cat([gi, gj, gi * gj, distance], -1)).squeeze(-1)
+        scores = scores + mention_scores[rows][:, None] + mention_scores[j]
+        scores = scores.masked_fill(~valid, float("-inf"))
+        return torch.cat([scores.new_zeros(len(scores), 1), scores], 1)
+
+
+N_DISTANCE_BUCKETS = 9
+
+
+def distance_buckets(distance: torch.Tensor) -> torch.Tensor:
+    """RETURNS (Tensor): Lee et al.'s buckets of token distances: 0-1, 2, 3, 4, 5-7, 8-15,
+    16-31, 32-63, 64+ -> 0..8."""
+    d = distance.clamp(min=1)
+    log = torch.floor(torch.log2(d.float())).long() + 2
+    return torch.where(d <= 4, d - 1, log.clamp(max=N_DISTANCE_BUCKETS - 1))

@@ -42,7 +42,7 @@ def test_litbank_coref_reads_nested_brackets_sentences_and_singletons(tmp_path):
     assert [s.text for s in doc.sents] == ["Sir Walter saw himself .", "He smiled ."]
     assert get_clusters(doc) == [[(0, 2), (3, 4), (5, 6)], [(5, 7)]]  # "He smiled": a singleton
     assert doc.user_data["doc_id"] == "105_persuasion_brat"
-    assert len(doc.spans["mentions"]) == 4
+    assert len(doc.spans["coref_mentions"]) == 4 and "mentions" not in doc.spans
     ids = tmp_path / "train.ids"
     ids.write_text("missing_brat.tsv\n105_persuasion_brat.tsv\n", encoding="utf8")
     assert select_documents([doc], ids) == [doc]

@@ -7,8 +7,9 @@ What they write, for every reader:
 - coreference clusters in spaCy's convention: `doc.spans["coref_clusters_1"]`,
   `coref_clusters_2`, ... numbered from 1 in the order of their first mention, singletons
   included as clusters of one (LitBank annotates them);
-- every gold mention in `doc.spans[MENTIONS_KEY]` (LitBank entities: with their ACE type;
-  coreference mentions: label "MENTION");
+- every gold mention: LitBank entities in `doc.spans[MENTIONS_KEY]` with their ACE type; the
+  mentions of the coreference readers in `doc.spans[COREF_MENTIONS_KEY]` (label "MENTION"),
+  apart from the typed ones, so that a corpus of each can train its own task;
 - the document's name in `doc.user_data["doc_id"]`, so that split lists can select documents.
 """
 
@@ -21,7 +22,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.vocab import Vocab
 
-from ..keys import CLUSTER_PREFIX, MENTIONS_KEY
+from ..keys import CLUSTER_PREFIX, COREF_MENTIONS_KEY, MENTIONS_KEY
 from .base import DataFormatError, DataWarning, _read_lines
 
 BEGIN = re.compile(r"^#begin document \((.+)\); part (\S+)\s*$")
@@ -126,7 +127,7 @@ def _read_coref_file(path: Path, vocab: Vocab) -> List[Doc]:
             doc = Doc(vocab, words=words, sent_starts=starts)
             doc.user_data["doc_id"] = name
             set_clusters(doc, clusters.values())
-            doc.spans[MENTIONS_KEY] = [
+            doc.spans[COREF_MENTIONS_KEY] = [
                 Span(doc, s, e, label="MENTION")
                 for c in clusters.values()
                 for s, e in sorted(set(c))
@@ -248,7 +249,7 @@ def _read_brat(ann: Path, txt: Path, vocab: Vocab) -> Tuple[Doc, int]:
 def read_gap(path: Path, vocab: Vocab, n_sents: int = 0) -> List[Doc]:
     """Read a GAP file (gap-development.tsv, gap-validation.tsv, gap-test.tsv): one Doc per
     row, tokenized by spaCy's tokenizer, sentences by its rule-based sentencizer. The
-    pronoun and the names A and B are gold mentions (`doc.spans[MENTIONS_KEY]`, and
+    pronoun and the names A and B are gold mentions (`doc.spans[COREF_MENTIONS_KEY]`, and
     `doc.spans["gap"]` labelled "PRONOUN", "A", "B"); the pronoun is one cluster with each
     name marked coreferent (A-coref / B-coref TRUE), every other mention a cluster of one.
     The row's ID and the pronoun's gender (F/M) are in `doc.user_data`.
@@ -298,7 +299,7 @@ def read_gap(path: Path, vocab: Vocab, n_sents: int = 0) -> List[Doc]:
         others = [[(spans[r].start, spans[r].end)] for r in ("A", "B") if not corefs[r]]
         set_clusters(doc, [chain] + others)
         doc.spans[GAP_KEY] = [spans["PRONOUN"], spans["A"], spans["B"]]
-        doc.spans[MENTIONS_KEY] = [
+        doc.spans[COREF_MENTIONS_KEY] = [
             Span(doc, s.start, s.end, label="MENTION") for s in spans.values()
         ]
         word = pronoun.text.lower()

@@ -7,7 +7,9 @@ package, call `register_kind`)."""
 from typing import Any, Dict, List, Optional, Type
 
 from .base import Task
+from .coreference import CoreferenceTask
 from .lemma import LemmaTask
+from .mentions import MentionTask
 from .pair import EntailmentTask, RelatednessTask
 from .parsing import ParsingTask
 from .relation import RelationTask
@@ -18,7 +20,7 @@ KINDS: Dict[str, Type[Task]] = {
     cls.kind: cls
     for cls in (
         TaggingTask, SpanTask, ChunkingTask, ParsingTask, RelationTask, RelatednessTask,
-        EntailmentTask, LemmaTask,
+        EntailmentTask, LemmaTask, MentionTask, CoreferenceTask,
     )
 }  # fmt: skip
 

@@ -1,0 +1,71 @@
+"""The coreference kind: end-to-end span ranking over a whole doc -> coref_clusters_N."""
+
+import pickle
+
+import spacy
+import torch
+from spacy.tokens import Doc, DocBin
+from spacy.training import Example
+from spacy.util import fix_random_seed
+from thinc.api import Adam
+from tiny_data import TINY_MODEL
+
+from spacy_jmt.converters.coref import get_clusters, set_clusters
+from spacy_jmt.heads import CoreferenceHead, distance_buckets
+
+WORDS = ["Anne", "saw", "Walter", ".", "She", "smiled", "at", "him", "."]
+STARTS = [True, False, False, False, True, False, False, False, False]
+CLUSTERS = [[(0, 1), (4, 5)], [(2, 3), (7, 8)]]
+
+
+def make_examples(nlp, n=4):
+    examples = []
+    for _ in range(n):
+        ref = Doc(nlp.vocab, words=WORDS, sent_starts=STARTS)
+        set_clusters(ref, CLUSTERS)
+        examples.append(Example(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS), ref))
+    return examples
+
+
+def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))
+    assert get_clusters(doc) == CLUSTERS  # the pronouns link across the sentence boundary
+    assert 0.5 < doc.spans["coref_clusters_1"].attrs["score"] <= 1.0
+    scores = nlp.evaluate(examples)
+    assert scores["coref_f"] == 1.0 and scores["coref_lea_f"] == 1.0
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    again = loaded(Doc(loaded.vocab, words=WORDS, sent_starts=STARTS))
+    assert get_clusters(again) == CLUSTERS
+    restored = list(DocBin(docs=[again]).get_docs(loaded.vocab))[0]
+    assert get_clusters(restored) == CLUSTERS
+    assert get_clusters(pickle.loads(pickle.dumps(again))) == CLUSTERS
+    assert again.to_json()["spans"]["coref_clusters_2"][0]["start"] == again[2].idx
+    assert get_clusters(nlp("")) == []
+
+
+def test_antecedent_scores_look_back_a_bounded_window():
+    torch.manual_seed(0)
+    head = CoreferenceHead(8, 0, 16, 3, 4, 8, 0.0)
+    n, k = 7, 3
+    reps = torch.randn(n, head.span_width)
+    index = torch.arange(n)[:, None] - 1 - torch.arange(k)[None, :]
+    antecedents = index.masked_fill(index < 0, -1)
+    scores = head.antecedent_scores(reps, torch.zeros(n), torch.arange(n), antecedents)
+    assert scores.shape == (n, k + 1)
+    assert torch.isinf(scores[0, 1:]).all() and (scores[:, 0] == 0).all()
+    assert torch.isfinite(scores[3:, 1:]).all()
+    block = head.antecedent_scores(
+        reps, torch.zeros(n), torch.arange(n), antecedents[4:], slice(4, None)
+    )
+    assert torch.allclose(block, scores[4:])
+    assert distance_buckets(torch.tensor([1, 4, 5, 8, 64, 10**6])).tolist() == [0, 3, 4, 5, 8, 8]
