@@ -24,7 +24,8 @@ def copy_local_assets(
     """Copy every asset of project.yml that `local_dir` holds to its `dest`.
 
     An asset `assets/<dataset>/<file>` is looked up as `<local_dir>/<dataset>/<file>`; for a
-    `.gz` dest the uncompressed file is accepted too and compressed on the way.
+    `.gz` dest the uncompressed file is accepted too and compressed on the way. A folder
+    (a `git` asset, e.g. LitBank's documents) is copied whole.
     project_dir (Path): The directory with project.yml.
     local_dir (Path): The local copy of the datasets.
     include_optional (bool): Also copy assets marked `optional: true` (e.g. test splits).
@@ -48,7 +49,9 @@ def copy_local_assets(
             report.append((asset["dest"], "missing"))
             continue
         dest.parent.mkdir(parents=True, exist_ok=True)
-        if source.suffix != dest.suffix and dest.suffix == ".gz":
+        if source.is_dir():  # a git asset (a folder of the upstream repository)
+            shutil.copytree(source, dest)
+        elif source.suffix != dest.suffix and dest.suffix == ".gz":
             dest.write_bytes(gzip.compress(source.read_bytes(), mtime=0))
         else:
             shutil.copyfile(source, dest)
