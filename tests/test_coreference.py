@@ -51,6 +51,10 @@ def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
     assert get_clusters(pickle.loads(pickle.dumps(again))) == CLUSTERS
     assert again.to_json()["spans"]["coref_clusters_2"][0]["start"] == again[2].idx
     assert get_clusters(nlp("")) == []
+    texts = ["Anne saw Walter. She smiled at him.", "Walter saw Anne."] * 2
+    single = [get_clusters(doc) for doc in nlp.pipe(texts)]
+    assert single == [get_clusters(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=1)]
+    assert any(single)
 
 
 def test_antecedent_scores_look_back_a_bounded_window():
