@@ -160,10 +160,19 @@ class MentionTask(Task):
                 for b, t, w in torch.nonzero(keep).tolist():
                     s = first + t
                     chosen.append((float(best_p[b, t, w]), b, s, s + w + 1, int(best[b, t, w])))
+        ends_at: List[Dict[int, List[int]]] = [{} for _ in range(n_docs)]  # start -> ends
         for p, b, s, e, label in sorted(chosen, key=lambda c: -c[0]):
-            if all(e2 <= s or e <= s2 or (s <= s2 and e2 <= e) or (s2 <= s and e <= e2)
-                   for s2, e2, _, _ in found[b]):  # fmt: skip
+            # a kept mention crosses (s, e) if it starts inside it and ends after it, or
+            # starts before it and ends inside it; kept mentions are at most `width` long
+            crossing = any(
+                (s < s2 and e < e2) or (s2 < s and s < e2 < e)
+                for s2 in range(s - width + 1, e)
+                for e2 in ends_at[b].get(s2, ())
+                if s2 < e and s < e2
+            )
+            if not crossing:
                 found[b].append((s, e, self.labels[label], p))
+                ends_at[b].setdefault(s, []).append(e)
         for mentions in found:
             mentions.sort(key=lambda m: (m[0], -m[1]))
         return found
