@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-BLOCK = 2048  # span starts scored at once at inference (each with max_width widths)
+BLOCK_CELLS = 20000  # (doc, start, width) cells of the span grid scored at once at inference
 
 
 class MentionTask(Task):
@@ -150,9 +150,10 @@ class MentionTask(Task):
             return found
         T, width = output["features"].shape[1], self.cfg["max_width"]
         chosen: List[Tuple[float, int, int, int, int]] = []  # (probability, b, s, e, label)
+        step = max(16, BLOCK_CELLS // (n_docs * width))
         with torch.no_grad():  # in blocks of starts: a 100k-token doc has a million spans
-            for first in range(0, T, BLOCK):
-                last = min(first + BLOCK, T)
+            for first in range(0, T, step):
+                last = min(first + step, T)
                 probs = torch.softmax(self._grid(output, first, last, False), -1)
                 best_p, best = probs[..., 1:].max(-1)
                 keep = candidate_grid(segments, n_docs, T, first, last, width)
