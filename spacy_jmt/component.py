@@ -64,6 +64,9 @@ DEFAULT_TASKS: Dict[str, Dict[str, Any]] = {
 }
 
 
+INIT_DOCS = 16  # docs the tok2vec is initialized on
+
+
 @Language.factory(
     "jmt",
     assigns=["token.tag", "token.pos", "token.morph", "token.lemma", "token.head", "token.dep",
@@ -374,7 +377,7 @@ class JMT(TrainablePipe):
             (tok2vec, levels, heads), and only the new tasks start fresh (spacy_jmt.growth).
         """
         validate_get_examples(get_examples, "JMT.initialize")
-        sample = list(islice(get_examples(), 1000))
+        sample = list(islice(get_examples(), INIT_DOCS))
         source = load_source(grow_from, self.name) if grow_from else None
         labels = dict(labels or {})
         if source is not None:
@@ -408,6 +411,8 @@ class JMT(TrainablePipe):
             message = task.data_warning()
             if message:
                 warnings.warn(message, UserWarning, stacklevel=2)
+        # A few docs are enough for the tok2vec to infer its sizes; initializing runs it on
+        # them, so LitBank's 2,000-token documents x 1,000 took 5 GB.
         docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
