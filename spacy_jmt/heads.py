@@ -453,7 +453,7 @@ class SpanClassifierHead(nn.Module):
         W, d = self.max_width, features.shape[-1]
         X = features[:, first : last + W - 1]
         n = last - first
-        linear = self.mlp[0]
+        linear: nn.Linear = self.mlp[0]  # type: ignore[assignment]
         w_start, w_end, w_pool, w_width = linear.weight.split(
             [d, d, d, linear.in_features - 3 * d], 1
         )
