@@ -10,7 +10,7 @@ from spacy.util import fix_random_seed
 from thinc.api import Adam
 from tiny_data import TINY_MODEL
 
-from spacy_jmt.tasks.mentions import candidate_grid
+from spacy_jmt.tasks.mentions import candidate_grid, sentence_ids
 
 DATA = [  # fmt: skip
     (["the", "men", "of", "Kellynch", "Hall", "left", "."], [(0, 5, "PER"), (3, 5, "FAC")]),
@@ -60,7 +60,7 @@ def test_mentions_learn_nested_spans_and_round_trip(tmp_path):
 
 
 def test_candidates_stay_inside_sentences():
-    grid = candidate_grid([(0, 0, 3), (0, 3, 4), (1, 0, 2)], 2, 4, 0, 4, 2)
+    grid = candidate_grid(sentence_ids([(0, 0, 3), (0, 3, 4), (1, 0, 2)], 2, 4, 2), 0, 4, 2)
     spans = [(b, t, t + w + 1) for b, t, w in torch.nonzero(grid).tolist()]
     assert spans == [
         (0, 0, 1), (0, 0, 2), (0, 1, 2), (0, 1, 3), (0, 2, 3), (0, 3, 4), (1, 0, 1), (1, 0, 2),

@@ -26,7 +26,7 @@ from spacy.training import Example
 from ..converters.coref import get_clusters
 from ..keys import CLUSTER_PREFIX
 from .base import Task
-from .mentions import candidate_grid, weighted_loss
+from .mentions import candidate_grid, sentence_ids, weighted_loss
 
 if TYPE_CHECKING:
     import torch
@@ -135,10 +135,11 @@ class CoreferenceTask(Task):
         spans: List[Tuple[int, int]] = []
         scores = []
         step = n_tokens if training else BLOCK
+        sentence = sentence_ids(segments, 1, n_tokens, width)
         for first in range(0, n_tokens, max(step, 1)):
             last = min(first + step, n_tokens)
             grid = head.grid_logits(features, first, last, training=training)[0, :, :, 0]
-            valid = candidate_grid(segments, 1, n_tokens, first, last, width)[0]
+            valid = candidate_grid(sentence, first, last, width)[0]
             index = torch.nonzero(valid)
             spans += [(first + t, first + t + w + 1) for t, w in index.tolist()]
             scores.append(grid[valid])

@@ -98,6 +98,8 @@ class LemmaTask(TokenTask):
     def _observe_lemmas(self, example: Example) -> None:
         """Keep the most frequent lemma of each form (and of each form with its gold `pos`)
         in `state["lookup"]`, updated as the counts grow."""
+        if "lookup" not in self.state:  # a new `initialize`: the counts start again
+            self._lemma_counts = {}
         table = self.state.setdefault("lookup", {})
         reference = example.reference
         for token in reference:

@@ -122,7 +122,7 @@ class MentionTask(Task):
         golds = [self.gold(eg) for eg in examples]
         segments = [seg for seg in output["segments"] if golds[seg[0]] is not None]
         T, width = output["features"].shape[1], self.cfg["max_width"]
-        valid = candidate_grid(segments, len(examples), T, 0, T, width)
+        valid = candidate_grid(sentence_ids(segments, len(examples), T, width), 0, T, width)
         if not valid.any():
             return None
         index = {label: i + 1 for i, label in enumerate(self.labels)}
@@ -151,12 +151,13 @@ class MentionTask(Task):
         T, width = output["features"].shape[1], self.cfg["max_width"]
         chosen: List[Tuple[float, int, int, int, int]] = []  # (probability, b, s, e, label)
         step = max(16, BLOCK_CELLS // (n_docs * width))
+        sentence = sentence_ids(segments, n_docs, T, width)
         with torch.no_grad():  # in blocks of starts: a 100k-token doc has a million spans
             for first in range(0, T, step):
                 last = min(first + step, T)
                 probs = torch.softmax(self._grid(output, first, last, False), -1)
                 best_p, best = probs[..., 1:].max(-1)
-                keep = candidate_grid(segments, n_docs, T, first, last, width)
+                keep = candidate_grid(sentence, first, last, width)
                 keep &= best_p > probs[..., 0]
                 for b, t, w in torch.nonzero(keep).tolist():
                     s = first + t
@@ -201,16 +202,24 @@ class MentionTask(Task):
         )
 
 
-def candidate_grid(
-    segments: List[Tuple[int, int, int]], n_docs: int, T: int, first: int, last: int, width: int
+def sentence_ids(
+    segments: List[Tuple[int, int, int]], n_docs: int, T: int, width: int
 ) -> "torch.Tensor":
-    """RETURNS (Tensor): (n_docs, last - first, width) bool: whether the span starting at
-    token first + t with width w + 1 lies inside one of the sentences (doc, start, end)."""
+    """RETURNS (Tensor): (n_docs, T + width) long: the index of the sentence (doc, start,
+    end) each token is in, -1 for none (and for the `width` positions past the end)."""
     import torch
 
     sentence = torch.full((n_docs, T + width), -1, dtype=torch.long)
     for n, (b, start, end) in enumerate(segments):
         sentence[b, start:end] = n
+    return sentence
+
+
+def candidate_grid(sentence: "torch.Tensor", first: int, last: int, width: int) -> "torch.Tensor":
+    """RETURNS (Tensor): (n_docs, last - first, width) bool: whether the span starting at
+    token first + t with width w + 1 lies inside one sentence (`sentence_ids`)."""
+    import torch
+
     starts = sentence[:, first:last]
     ends = torch.stack([sentence[:, first + w : last + w] for w in range(width)], -1)
     return (starts[..., None] >= 0) & (ends == starts[..., None])
