@@ -392,6 +392,113 @@ def assets_cli(
         typer.echo(f"{status:8} {dest}")
 
 
+class OutputFormat(str, Enum):
+    spacy = "spacy"
+    jsonl = "jsonl"
+
+
+class ShardFormat(str, Enum):
+    auto = "auto"
+    jsonl = "jsonl"
+    text = "text"
+    parquet = "parquet"
+
+
+class Engine(str, Enum):
+    local = "local"
+    dask = "dask"
+
+
+class OnError(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
+class TextUnit(str, Enum):
+    line = "line"
+    file = "file"
+
+
+@app.command("annotate")
+def annotate_cli(
+    input_path: Annotated[
+        str,
+        typer.Argument(
+            metavar="INPUT",
+            help="A shard, a folder of shards or a glob ('data/*.jsonl'): JSONL, plain text or "
+            "parquet.",
+        ),
+    ],
+    output_dir: Annotated[
+        Path, typer.Argument(metavar="OUTPUT", help="Folder for the output shards and manifest.")
+    ],
+    model: Annotated[str, typer.Option("--model", "-m", help="Pipeline directory or package.")],
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="spacy: DocBin (lossless); jsonl: the Doc contract."),
+    ] = OutputFormat.spacy,
+    input_format: Annotated[
+        ShardFormat, typer.Option("--input-format", help="By file suffix unless given.")
+    ] = ShardFormat.auto,
+    text_field: Annotated[str, typer.Option("--text-field", help="JSONL/parquet text field.")] = (
+        "text"
+    ),
+    id_field: Annotated[
+        str, typer.Option("--id-field", help="JSONL/parquet id field (else shard:line).")
+    ] = "id",
+    text_unit: Annotated[
+        TextUnit, typer.Option("--text-unit", help="Plain text: a doc per line or per file.")
+    ] = TextUnit.line,
+    engine: Annotated[Engine, typer.Option("--engine", help="local (nlp.pipe) or dask.")] = (
+        Engine.local
+    ),
+    n_process: Annotated[
+        int, typer.Option("--n-process", min=1, help="local: nlp.pipe's processes.")
+    ] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="dask: processes of a LocalCluster.")
+    ] = 2,
+    scheduler: Annotated[
+        Optional[str],
+        typer.Option("--scheduler", help="dask: an existing cluster (tcp://host:port)."),
+    ] = None,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="torch threads per worker.")] = 1,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 64,
+    on_error: Annotated[
+        OnError,
+        typer.Option(
+            "--on-error", help="fail at a bad line, or skip it (counted in the manifest)."
+        ),
+    ] = OnError.fail,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Redo shards already done (else resume).")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Annotate a corpus of shards with a pipeline: one output shard per input shard, each
+    written completely or not at all, a manifest last; a rerun resumes."""
+    from .annotate import AnnotateError, Options, annotate
+
+    if Path(model).exists():
+        model = str(Path(model).resolve())  # the workers load it by path
+    opts = Options(
+        model=model, output_format=output_format.value, input_format=input_format.value,
+        text_field=text_field, id_field=id_field, text_unit=text_unit.value,
+        on_error=on_error.value, batch_size=batch_size, threads=threads,
+    )  # fmt: skip
+    try:
+        manifest = annotate(
+            input_path, output_dir, opts, engine=engine.value, n_process=n_process,
+            workers=workers, scheduler=scheduler, overwrite=overwrite, progress=progress,
+        )  # fmt: skip
+    except (AnnotateError, OSError) as err:
+        _fail(str(err))
+    typer.echo(
+        f"{manifest['docs']} docs ({manifest['words']} words) in {len(manifest['shards'])} "
+        f"shards, {manifest['skipped']} skipped, {manifest['seconds']:.1f} s -> {output_dir}"
+    )
+
+
 @app.command("render")
 def render_cli(
     source: Annotated[
