@@ -2,9 +2,10 @@
 
 import pickle
 
+import pytest
 import spacy
 import torch
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Adam
@@ -73,3 +74,46 @@ def test_antecedent_scores_look_back_a_bounded_window():
     )
     assert torch.allclose(block, scores[4:])
     assert distance_buckets(torch.tensor([1, 4, 5, 8, 64, 10**6])).tolist() == [0, 3, 4, 5, 8, 8]
+
+
+def test_the_mentions_task_feeds_coreference_candidates():
+    """HMTL's stack: with a top_ratio that keeps a single scored candidate per doc, the
+    clusters are only right because the mentions task's spans are candidates too."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {
+        "mentions": {"kind": "mentions", "level": 1, "max_width": 3},
+        "coref": {"kind": "coreference", "level": 2, "max_width": 3, "top_ratio": 0.05,
+                  "mentions_task": "mentions"},
+    }  # fmt: skip
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    examples = make_examples(nlp)
+    for eg in examples:
+        ref = eg.reference
+        ref.spans["mentions"] = [Span(ref, s, e, "PER") for cluster in CLUSTERS for s, e in cluster]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples, sgd=optimizer)
+    doc = nlp(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))
+    assert sorted((s.start, s.end) for s in doc.spans["mentions"]) == sorted(sum(CLUSTERS, []))
+    assert get_clusters(doc) == CLUSTERS
+    alone = next(t for t in nlp.get_pipe("jmt").tasks if t.name == "coref")
+    alone.mention_task = None  # the same network without its mention level: one candidate
+    assert len(sum(get_clusters(nlp(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))), [])) <= 1
+
+
+def test_mentions_task_must_be_a_mentions_task_below():
+    nlp = spacy.blank("en")
+    tasks = {
+        "tag": {"kind": "tagging", "attr": "TAG", "level": 1},
+        "coref": {"kind": "coreference", "level": 2, "mentions_task": "tag"},
+    }
+    with pytest.raises(ValueError, match="mentions_task 'tag' is not a mentions task"):
+        nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    tasks = {
+        "mentions": {"kind": "mentions", "level": 3},
+        "coref": {"kind": "coreference", "level": 2, "mentions_task": "mentions"},
+    }
+    with pytest.raises(ValueError, match="must not sit below its mentions task"):
+        spacy.blank("en").add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})

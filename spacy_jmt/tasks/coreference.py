@@ -5,8 +5,10 @@ mention probability of its spans) in `attrs`.
 
 Per doc (a LitBank document of 2,000 words is one forward pass): every span of at most
 `max_width` tokens inside a sentence is a candidate; the head gives each a mention score and
-the best `top_ratio` x (doc length) of them are kept, in doc order; each kept span is scored
-against the `max_antecedents` kept spans before it and a dummy antecedent (no link, score 0).
+the best `top_ratio` x (doc length) of them are kept, in doc order, with the spans that a
+`mentions_task` predicts (HMTL's mention level feeding its coreference level); each kept
+span is scored against the `max_antecedents` kept spans before it and a dummy antecedent
+(no link, score 0).
 Work and memory grow with the doc's length times max_width and max_antecedents, never with
 its square, so a 100k-token doc is scored in blocks.
 
@@ -18,7 +20,7 @@ best antecedent when that beats the dummy; a span that links to nothing is a sin
 its mention probability is over 0.5 and `singletons` is on.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
 
 from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example
@@ -26,7 +28,7 @@ from spacy.training import Example
 from ..converters.coref import get_clusters
 from ..keys import CLUSTER_PREFIX
 from .base import Task
-from .mentions import candidate_grid, sentence_ids, weighted_loss
+from .mentions import MentionTask, candidate_grid, sentence_ids, weighted_loss
 
 if TYPE_CHECKING:
     import torch
@@ -46,12 +48,14 @@ class CoreferenceTask(Task):
     width_embedding (int): Width of the span-width and distance embeddings.
     negative_weight (float): The weight of a non-mention in the mention loss (as the
         mentions kind's).
+    mentions_task (Optional[str]): A mentions task at this level or below (HMTL's mention
+        level): the spans it predicts are always candidates, besides the best-scored ones.
     """
 
     kind = "coreference"
     settings = {
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "singletons": True,
-        "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2,
+        "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
     }  # fmt: skip
     min_level = 1
 
@@ -62,6 +66,25 @@ class CoreferenceTask(Task):
                 raise ValueError(f"Task '{name}': {key} must be an integer >= 1")
         if not 0 < self.cfg["top_ratio"] <= self.cfg["max_width"]:
             raise ValueError(f"Task '{name}': top_ratio must be in (0, max_width]")
+        self.mention_task: Optional[MentionTask] = None
+
+    def link(self, tasks: Dict[str, Task]) -> None:
+        name = self.cfg["mentions_task"]
+        if name is None:
+            return
+        target = tasks.get(name)
+        if not isinstance(target, MentionTask):
+            raise ValueError(
+                f"Task '{self.name}': mentions_task {name!r} is not a mentions task of this "
+                f"component (mentions tasks: "
+                f"{sorted(n for n, t in tasks.items() if isinstance(t, MentionTask))})"
+            )
+        if target.level > self.level:
+            raise ValueError(
+                f"Task '{self.name}' (level {self.level}) must not sit below its mentions task "
+                f"'{name}' (level {target.level})"
+            )
+        self.mention_task = target
 
     def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
         from ..heads import CoreferenceHead
@@ -152,12 +175,31 @@ class CoreferenceTask(Task):
         index = torch.arange(n)[:, None] - 1 - torch.arange(k)[None, :]
         return index.masked_fill(index < 0, -1)
 
-    def _keep(self, scores: "torch.Tensor", n_tokens: int) -> "torch.Tensor":
-        """RETURNS: the indices of the best top_ratio * n_tokens candidates, in doc order."""
+    def _predicted_mentions(
+        self, outputs: Dict[str, Dict[str, Any]], n_docs: int
+    ) -> List[Set[Tuple[int, int]]]:
+        """RETURNS: per doc, the spans the mentions task predicts (none without one)."""
+        if self.mention_task is None:
+            return [set() for _ in range(n_docs)]
+        found = self.mention_task.predict_mentions(outputs, n_docs)
+        return [{(s, e) for s, e, *_ in mentions} for mentions in found]
+
+    def _keep(
+        self,
+        scores: "torch.Tensor",
+        n_tokens: int,
+        spans: List[Tuple[int, int]],
+        mentions: Set[Tuple[int, int]],
+    ) -> "torch.Tensor":
+        """RETURNS: the indices of the best top_ratio * n_tokens candidates and of the
+        candidates among `mentions` (the mentions task's spans), in doc order."""
         import torch
 
         k = min(len(scores), max(1, int(self.cfg["top_ratio"] * n_tokens)))
-        return torch.sort(torch.topk(scores, k).indices).values
+        kept = set(torch.topk(scores, k).indices.tolist())
+        if mentions:
+            kept.update(i for i, span in enumerate(spans) if span in mentions)
+        return torch.tensor(sorted(kept), dtype=torch.long)
 
     # -- training ---------------------------------------------------------------------------
 
@@ -169,6 +211,7 @@ class CoreferenceTask(Task):
         output = outputs[self.name]
         head: Any = self.head
         losses = []
+        mentions = self._predicted_mentions(outputs, len(examples))
         for b, eg in enumerate(examples):
             gold = self.gold(eg)
             if gold is None:
@@ -178,7 +221,7 @@ class CoreferenceTask(Task):
                 continue
             is_mention = torch.tensor([int(span in gold) for span in spans])
             mention_loss = weighted_loss(scores, is_mention, self.cfg["negative_weight"])
-            kept = self._keep(scores.detach(), len(eg.predicted)).tolist()
+            kept = self._keep(scores.detach(), len(eg.predicted), spans, mentions[b]).tolist()
             kept_spans = [spans[i] for i in kept]
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
             antecedents = self._antecedents(len(kept))
@@ -203,11 +246,12 @@ class CoreferenceTask(Task):
         import torch
 
         output = outputs[self.name]
+        mentions = self._predicted_mentions(outputs, len(lengths))
         with torch.no_grad():
-            return [self._doc_clusters(output, b, n) for b, n in enumerate(lengths)]
+            return [self._doc_clusters(output, b, n, mentions[b]) for b, n in enumerate(lengths)]
 
     def _doc_clusters(
-        self, output: Dict[str, Any], b: int, n_tokens: int
+        self, output: Dict[str, Any], b: int, n_tokens: int, mentions: Set[Tuple[int, int]]
     ) -> List[Tuple[List[Tuple[int, int]], float]]:
         import torch
 
@@ -215,7 +259,7 @@ class CoreferenceTask(Task):
         spans, scores = self._mention_scores(output, b, n_tokens, training=False)
         if not spans:
             return []
-        kept = self._keep(scores, n_tokens).tolist()
+        kept = self._keep(scores, n_tokens, spans, mentions).tolist()
         kept_spans = [spans[i] for i in kept]
         was_training = head.training
         head.eval()

@@ -1,0 +1,111 @@
+"""The engines of `annotate` side by side: words/s of `local`, `local --n-process N` and
+`dask --workers N` on the same corpus of shards, and the overhead per shard.
+
+    python -m spacy_jmt.annotate_bench PIPELINE --corpus corpus/ewt-train.spacy \\
+        --shards 50 --docs-per-shard 100 --workers 2
+
+The texts are those of a DocBin's docs, written as JSONL shards to a temporary folder. Each
+engine annotates the whole corpus into a fresh output folder (wall time includes starting
+the processes or the cluster and loading the pipeline in each). The first row is plain
+`nlp.pipe` over the same texts in this process, the pipeline already loaded, nothing read
+or written: the compute. The overhead per shard of an engine is (wall time x processes -
+that compute) / shards: what the engine adds, per shard, to a perfectly parallel run
+(process or cluster start, a pipeline load per process, reading and writing, scheduling,
+idle processes).
+"""
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import spacy
+from spacy.tokens import DocBin
+
+from .annotate import Options, annotate, load_pipeline
+
+
+def write_shards(corpus: Path, folder: Path, n_shards: int, per_shard: int) -> List[str]:
+    """Write the first n_shards * per_shard texts of a DocBin (cycled if it has fewer) as
+    JSONL shards. RETURNS (List[str]): The texts, in order."""
+    texts = [doc.text for doc in DocBin().from_disk(corpus).get_docs(spacy.blank("en").vocab)]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        raise SystemExit(f"{corpus}: no texts")
+    written = []
+    for i in range(n_shards):
+        chunk = [texts[(i * per_shard + j) % len(texts)] for j in range(per_shard)]
+        written += chunk
+        lines = (json.dumps({"id": f"{i}-{j}", "text": t}) for j, t in enumerate(chunk))
+        (folder / f"shard-{i:05d}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf8")
+    return written
+
+
+def plain_pipe(pipeline: str, texts: List[str]) -> Dict[str, Any]:
+    """nlp.pipe over the texts in this process (one torch thread), after loading."""
+    nlp = load_pipeline(pipeline, 1)
+    start = time.perf_counter()
+    words = sum(len(doc) for doc in nlp.pipe(texts, batch_size=64))
+    wall = time.perf_counter() - start
+    return {"engine": "plain nlp.pipe (loaded)", "wall_s": wall, "words_per_s": words / wall,
+            "docs": len(texts), "overhead_per_shard_s": 0.0}  # fmt: skip
+
+
+def run_engine(
+    name: str, source: str, out: Path, opts: Options, compute: float, processes: int, **kwargs: Any
+) -> Dict[str, Any]:
+    start = time.perf_counter()
+    manifest = annotate(source, out, opts, **kwargs)
+    wall = time.perf_counter() - start
+    return {
+        "engine": name,
+        "wall_s": wall,
+        "words_per_s": manifest["words"] / wall,
+        "docs": manifest["docs"],
+        "overhead_per_shard_s": (wall * processes - compute) / len(manifest["shards"]),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("pipeline")
+    parser.add_argument("--corpus", default="corpus/ewt-train.spacy")
+    parser.add_argument("--shards", type=int, default=50)
+    parser.add_argument("--docs-per-shard", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output-json", default=None)
+    args = parser.parse_args(argv)
+    opts = Options(str(Path(args.pipeline).resolve()))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "in"
+        folder.mkdir()
+        texts = write_shards(Path(args.corpus), folder, args.shards, args.docs_per_shard)
+        results = [plain_pipe(opts.model, texts)]
+        compute = results[0]["wall_s"]
+        n = args.workers
+        runs = [
+            ("local", 1, {}),
+            (f"local --n-process {n}", n, {"n_process": n}),
+            (f"dask --workers {n}", n, {"engine": "dask", "workers": n}),
+        ]
+        results += [
+            run_engine(name, str(folder), Path(tmp) / f"out{i}", opts, compute, procs, **kwargs)
+            for i, (name, procs, kwargs) in enumerate(runs)
+        ]
+    print(f"{args.shards} shards x {args.docs_per_shard} docs of {args.corpus}, {args.pipeline}")
+    print("| engine | wall s | words/s | overhead per shard (s) |")
+    print("|---|---:|---:|---:|")
+    for r in results:
+        print(
+            f"| {r['engine']} | {r['wall_s']:.1f} | {r['words_per_s']:,.0f} | "
+            f"{r['overhead_per_shard_s']:.3f} |"
+        )
+    if args.output_json:
+        Path(args.output_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output_json).write_text(json.dumps(results, indent=1), encoding="utf8")
+
+
+if __name__ == "__main__":
+    main()
