@@ -111,11 +111,13 @@ def test_gap_rows_become_mentions_and_clusters(tmp_path):
         ["Maggie Smith", "she"],
     ]
     assert doc.user_data["gap_gender"] == "F"
+    assert doc.spans["coref_mentions"].attrs == {"partial": True}  # the rest is unannotated
     docbin = DocBin(docs=[doc], store_user_data=True)
     (restored,) = DocBin().from_bytes(docbin.to_bytes()).get_docs(Vocab())
     assert (
         get_clusters(restored) == get_clusters(doc) == get_clusters(pickle.loads(pickle.dumps(doc)))
     )
+    assert restored.spans["coref_mentions"].attrs == {"partial": True}
     path.write_text(f"{GAP_HEADER}\nd-1\t{text}\tshe\t27\tZoe\t0\tFALSE\tMaggie\t8\tYES\tx\n")
     with pytest.raises(DataFormatError, match=r"gap.tsv:2: Pronoun-offset 27 does not point"):
         read_docs(path, "gap")

@@ -117,3 +117,43 @@ def test_mentions_task_must_be_a_mentions_task_below():
     }
     with pytest.raises(ValueError, match="must not sit below its mentions task"):
         spacy.blank("en").add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+
+
+def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
+    """GAP-style docs: three gold mentions (marked partial), the pronoun linked to one
+    name; the rest of the text is not annotated and is not learned as non-mentions."""
+    from spacy.tokens import SpanGroup
+
+    from spacy_jmt.keys import COREF_MENTIONS_KEY
+    from spacy_jmt.tasks.coreference import is_partial
+
+    words = ["Anne", "met", "Mary", "and", "then", "she", "left", "."]
+    clusters = [[(0, 1), (5, 6)], [(2, 3)]]
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 2, "top_ratio": 1.0}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    examples = []
+    for _ in range(4):
+        starts = [True] + [False] * (len(words) - 1)
+        ref = Doc(nlp.vocab, words=words, sent_starts=starts)
+        set_clusters(ref, clusters)
+        spans = [ref[0:1], ref[2:3], ref[5:6]]
+        ref.spans[COREF_MENTIONS_KEY] = SpanGroup(ref, spans=spans, attrs={"partial": True})
+        examples.append(Example(Doc(nlp.vocab, words=words, sent_starts=starts), ref))
+    assert is_partial(examples[0].reference) and not is_partial(examples[0].predicted)
+    nlp.initialize(lambda: examples)
+    from spacy_jmt.tasks import coreference
+
+    scored = []  # the candidates the mention loss reads, per doc
+    real_loss = coreference.weighted_loss
+    monkeypatch.setattr(
+        coreference, "weighted_loss", lambda x, *a: scored.append(len(x)) or real_loss(x, *a)
+    )
+    optimizer = Adam(0.01)
+    for _ in range(40):
+        nlp.update(examples, sgd=optimizer)
+    assert set(scored) == {3}  # the three gold mentions, not the 15 spans of the text
+    found = get_clusters(nlp(Doc(nlp.vocab, words=words, sent_starts=starts)))
+    she = next(cluster for cluster in found if (5, 6) in cluster)
+    assert (0, 1) in she and (2, 3) not in she

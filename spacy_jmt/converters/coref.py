@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import spacy
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.vocab import Vocab
 
 from ..keys import CLUSTER_PREFIX, COREF_MENTIONS_KEY, MENTIONS_KEY
@@ -249,7 +249,8 @@ def _read_brat(ann: Path, txt: Path, vocab: Vocab) -> Tuple[Doc, int]:
 def read_gap(path: Path, vocab: Vocab, n_sents: int = 0) -> List[Doc]:
     """Read a GAP file (gap-development.tsv, gap-validation.tsv, gap-test.tsv): one Doc per
     row, tokenized by spaCy's tokenizer, sentences by its rule-based sentencizer. The
-    pronoun and the names A and B are gold mentions (`doc.spans[COREF_MENTIONS_KEY]`, and
+    pronoun and the names A and B are gold mentions (`doc.spans[COREF_MENTIONS_KEY]`, whose
+    attrs say "partial": the other mentions of the text are not annotated; and
     `doc.spans["gap"]` labelled "PRONOUN", "A", "B"); the pronoun is one cluster with each
     name marked coreferent (A-coref / B-coref TRUE), every other mention a cluster of one.
     The row's ID and the pronoun's gender (F/M) are in `doc.user_data`.
@@ -299,9 +300,12 @@ def read_gap(path: Path, vocab: Vocab, n_sents: int = 0) -> List[Doc]:
         others = [[(spans[r].start, spans[r].end)] for r in ("A", "B") if not corefs[r]]
         set_clusters(doc, [chain] + others)
         doc.spans[GAP_KEY] = [spans["PRONOUN"], spans["A"], spans["B"]]
-        doc.spans[COREF_MENTIONS_KEY] = [
-            Span(doc, s.start, s.end, label="MENTION") for s in spans.values()
-        ]
+        doc.spans[COREF_MENTIONS_KEY] = SpanGroup(
+            doc,
+            name=COREF_MENTIONS_KEY,
+            spans=[Span(doc, s.start, s.end, label="MENTION") for s in spans.values()],
+            attrs={"partial": True},  # GAP marks three mentions, not every mention
+        )
         word = pronoun.text.lower()
         doc.user_data["doc_id"] = fields["ID"]
         doc.user_data["gap_gender"] = (

@@ -15,7 +15,10 @@ its square, so a 100k-token doc is scored in blocks.
 Training maximizes the marginal likelihood of the gold antecedents (spans earlier in the same
 gold cluster; the dummy for the first mention of a cluster and for non-mentions), plus a
 logistic loss on the mention scores of every candidate (gold mentions against the rest), so
-that singletons, which LitBank annotates, are learned too. At inference a span links to its
+that singletons, which LitBank annotates, are learned too. A doc whose gold mentions are
+marked partial (`doc.spans["coref_mentions"].attrs["partial"]`, GAP's three mentions per
+text) teaches only what it annotates: its gold mentions are the candidates, each ranks its
+antecedents among them, and no other span counts as a non-mention. At inference a span links to its
 best antecedent when that beats the dummy; a span that links to nothing is a singleton when
 its mention probability is over 0.5 and `singletons` is on.
 """
@@ -26,7 +29,7 @@ from spacy.tokens import Doc, SpanGroup
 from spacy.training import Example
 
 from ..converters.coref import get_clusters
-from ..keys import CLUSTER_PREFIX
+from ..keys import CLUSTER_PREFIX, COREF_MENTIONS_KEY
 from .base import Task
 from .mentions import MentionTask, candidate_grid, sentence_ids, weighted_loss
 
@@ -220,8 +223,14 @@ class CoreferenceTask(Task):
             if not spans:
                 continue
             is_mention = torch.tensor([int(span in gold) for span in spans])
-            mention_loss = weighted_loss(scores, is_mention, self.cfg["negative_weight"])
-            kept = self._keep(scores.detach(), len(eg.predicted), spans, mentions[b]).tolist()
+            if is_partial(eg.reference):
+                kept = torch.nonzero(is_mention)[:, 0].tolist()
+                if not kept:
+                    continue
+                mention_loss = weighted_loss(scores[kept], is_mention[kept], 1.0)
+            else:
+                mention_loss = weighted_loss(scores, is_mention, self.cfg["negative_weight"])
+                kept = self._keep(scores.detach(), len(eg.predicted), spans, mentions[b]).tolist()
             kept_spans = [spans[i] for i in kept]
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
             antecedents = self._antecedents(len(kept))
@@ -320,6 +329,12 @@ class CoreferenceTask(Task):
         if any("gap" in eg.reference.spans for eg in examples):
             scores.update(score_gap(examples))
         return scores
+
+
+def is_partial(doc: Doc) -> bool:
+    """RETURNS (bool): Whether the doc's gold mentions are only some of its mentions."""
+    group = doc.spans.get(COREF_MENTIONS_KEY)
+    return group is not None and bool(group.attrs.get("partial"))
 
 
 def _doc_spans(b: int, spans: List[Tuple[int, int]]) -> "torch.Tensor":
