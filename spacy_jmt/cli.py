@@ -736,3 +736,51 @@ def init_vectors_cli(
         f"Wrote {len(words)} vectors of width {data.shape[1]} ({n_keys} keys with the cased "
         f"forms, {size / 1e6:.1f} MB) to {output_dir}"
     )
+
+
+@app.command("serve")
+def serve_cli(
+    pipeline: Annotated[
+        str,
+        typer.Argument(
+            metavar="PIPELINE", help="A pipeline directory or an installed package name."
+        ),
+    ],
+    host: Annotated[str, typer.Option("--host", help="The address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="The port.")] = 8080,
+    max_chars: Annotated[
+        int, typer.Option("--max-chars", min=1, help="The longest text, in characters (413).")
+    ] = 100_000,
+    max_texts: Annotated[
+        int, typer.Option("--max-texts", min=1, help="The most texts in one request (413).")
+    ] = 64,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            help="Threads that run the pipeline: requests annotated at the same time, so that "
+            "a short text is not kept waiting behind a long one.",
+        ),
+    ] = 4,
+    threads: Annotated[
+        int,
+        typer.Option("--threads", min=0, help="torch threads per request (0: torch's default)."),
+    ] = 1,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn's log level (warning: no access log).")
+    ] = "info",
+) -> None:
+    """Serve a pipeline: a page that shows every layer of the hierarchy (GET /) and a JSON
+    API (POST /annotate, POST /render, GET /health, GET /meta, /openapi.json). Needs the
+    `serve` extra: pip install -e ".\\[serve]"."""
+    try:
+        from .serve import ServeSettings, serve
+    except ImportError as err:
+        _fail(f"{err}: install the serve extra, pip install -e '.[serve]'")
+    settings = ServeSettings(max_chars=max_chars, max_texts=max_texts, workers=workers)
+    try:
+        serve(pipeline, host, port, settings, threads=threads, log_level=log_level)
+    except (OSError, ValueError) as err:
+        _fail(f"cannot serve {pipeline}: {err}")

@@ -1,6 +1,8 @@
 """Render entities and relations (`doc._.relations`) with displaCy as HTML or SVG."""
 
-from html import escape
+import math
+import unicodedata
+from html import escape, unescape
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy import displacy
@@ -11,6 +13,67 @@ from spacy.util import filter_spans
 from .relations import Relation, get_relations
 
 STYLES = ("dep", "span")
+# displaCy's "dep" layout: the default distance between word centres (compact or not), the
+# default left margin, and the font size of its page (TPL_PAGE) and of the `serve` page.
+DEP_DISTANCE = {False: 175, True: 150}
+DEP_OFFSET_X = 50
+FONT_SIZE = 16
+WORD_GAP = 24  # pixels kept free between neighbouring words and at the edges
+
+
+def text_width(text: str, font_size: float = FONT_SIZE) -> float:
+    """An upper estimate of the width of a line of text in a proportional sans-serif font
+    (Arial, Liberation Sans, DejaVu Sans): wide East Asian characters take 1 em, capitals
+    0.75 em, anything else 0.6 em (Arial's lowercase average is about 0.5 em).
+
+    text (str): The text, without markup.
+    font_size (float): The font size in pixels.
+    RETURNS (float): The width in pixels.
+    """
+    ems = 0.0
+    for char in text:
+        if unicodedata.east_asian_width(char) in ("W", "F"):
+            ems += 1.0
+        elif unicodedata.combining(char):
+            continue
+        else:
+            ems += 0.75 if char.isupper() else 0.6
+    return ems * font_size
+
+
+def fit_words(
+    words: List[Dict[str, Any]], options: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
+    """The displaCy "dep" options under which no word of a figure is clipped at the edge of
+    its SVG or runs into its neighbour.
+
+    displaCy centres each word and its tag (`text-anchor="middle"`) at `offset_x + i *
+    distance` and makes the SVG `offset_x + len(words) * distance` wide, with `offset_x`
+    50 px and `distance` 175 px (150 compact) whatever the words. A first word wider than
+    100 px (about a dozen characters at 16 px, e.g. the merged entity "Lee Harvey Oswald")
+    so starts left of x = 0, where the browser cuts it off ("e Harvey Oswald"); a word
+    wider than `distance` overlaps the next. Here `offset_x` is at least half the first
+    word plus a gap (it lies `offset_x` from the left edge, or from the right one in
+    right-to-left text, and the last word `distance` from the other edge), and `distance`
+    at least the widest pair of neighbouring half-words plus a gap; what `options` sets is
+    kept.
+
+    words (List[Dict[str, Any]]): displaCy's words: "text", "tag" (and "lemma").
+    options (Optional[Dict[str, Any]]): displaCy options.
+    RETURNS (Dict[str, Any]): The options with "offset_x" and "distance" filled in.
+    """
+    options = dict(options or {})
+    if not words:
+        return options
+    widths = [
+        max(text_width(unescape(str(word.get(key) or ""))) for key in ("text", "tag", "lemma"))
+        for word in words
+    ]
+    pairs = [(a + b) / 2 for a, b in zip(widths, widths[1:])] + [widths[-1] / 2]
+    options.setdefault("offset_x", max(DEP_OFFSET_X, math.ceil(widths[0] / 2 + WORD_GAP)))
+    default = DEP_DISTANCE[bool(options.get("compact", False))]
+    options.setdefault("distance", max(default, math.ceil(max(pairs) + WORD_GAP)))
+    return options
 
 
 def _pieces(doc: Doc, relations: List[Relation], per_sentence: bool) -> List[Tuple[Span, list]]:
@@ -133,8 +196,10 @@ def relation_figures(
             continue
         entities = _entities(doc, spans_key)
         for piece, relations in _pieces(doc, get_relations(doc), per_sentence):
+            figure_options = {"spans_key": spans_key, **(options or {})}
             if style == "dep":
                 data, not_drawn = _dep_figure(piece, relations, entities, show_scores)
+                figure_options = fit_words(data["words"], figure_options)
                 note = (
                     "<p>Not drawn (arguments in one word): " + escape("; ".join(not_drawn)) + "</p>"
                     if not_drawn
@@ -148,7 +213,7 @@ def relation_figures(
                 manual=True,
                 page=False,
                 jupyter=False,
-                options={"spans_key": spans_key, **(options or {})},
+                options=figure_options,
             )
             figures.append(note + markup if style == "dep" else markup + note)
     return figures
