@@ -513,7 +513,8 @@ def render_cli(
         Path,
         typer.Argument(
             metavar="OUTPUT",
-            help="Output file: .html (a page with all figures) or .svg (one figure, style dep).",
+            help="Output file: .html (a page with every layer of each Doc) or .svg (one "
+            "relation figure, style dep).",
         ),
     ],
     texts: Annotated[
@@ -527,14 +528,16 @@ def render_cli(
         typer.Option(
             "--style",
             "-s",
-            help="dep: entities as words with their label, relations as labelled arcs from "
-            "head to tail. span: entities as (possibly overlapping) spans, relations in a table.",
+            help="The relation figures. dep: entities as words with their label, relations "
+            "as labelled arcs from head to tail. span: entities as (possibly overlapping) "
+            "spans, relations in a table.",
         ),
     ] = RenderStyle.dep,
     spans_key: Annotated[
         str,
         typer.Option(
-            "--spans-key", help="Span group with the entities to show (doc.ents if absent)."
+            "--spans-key",
+            help="Span group with the entities of the relation figures (doc.ents if absent).",
         ),
     ] = "ents",
     limit: Annotated[
@@ -554,17 +557,21 @@ def render_cli(
         str, typer.Option("--lang", "-l", help="Language code of the vocab for a DocBin.")
     ] = "en",
 ) -> None:
-    """Render entities and relations (doc._.relations) with displaCy to HTML or SVG."""
+    """Render Docs with displaCy: an HTML page with every layer of each Doc (parse, entities,
+    span groups such as mentions, relations, coreference clusters, pair scores, tokens), or
+    one relation figure as SVG."""
     import spacy
+    from spacy.language import Language
     from spacy.tokens import DocBin
 
-    from .render import relation_figures, render_relations
+    from .render import relation_figures, render_docs
 
     suffix = output_path.suffix.lower()
     if suffix not in (".html", ".htm", ".svg"):
         _fail(f"OUTPUT must end in .html or .svg, got {output_path}")
     if suffix == ".svg" and style != RenderStyle.dep:
         _fail("SVG output needs --style dep")
+    nlp: Optional[Language] = None  # the pipeline, if it annotated the docs
     try:
         if Path(source).is_file():
             if texts:
@@ -573,7 +580,8 @@ def render_cli(
         else:
             if not texts:
                 _fail("give the texts for the pipeline with --text")
-            docs = list(spacy.load(source).pipe(texts))
+            nlp = spacy.load(source)
+            docs = list(nlp.pipe(texts))
         if limit:
             docs = docs[:limit]
         if suffix == ".svg":
@@ -585,9 +593,7 @@ def render_cli(
                 )
             markup = figures[0]
         else:
-            markup = render_relations(
-                docs, True, style.value, spans_key, scores, per_sentence, lang=lang
-            )
+            markup = render_docs(docs, nlp, style.value, spans_key, scores, per_sentence, lang)
     except (ValueError, OSError, ImportError) as err:
         _fail(str(err))
     output_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,79 +1,52 @@
-"""Render entities and relations (`doc._.relations`) with displaCy as HTML or SVG."""
+"""Render Docs with displaCy: the relations (`doc._.relations`) as labelled arcs between
+their spans (`relation_figures`, `render_relations`: HTML or SVG), and every layer of each
+Doc on one page (`doc_sections`, `render_docs`: the `render` command; `serve` shows the same
+sections). The figures of the other layers are in spacy_jmt.figures.
+"""
 
-import math
-import unicodedata
-from html import escape, unescape
+from html import escape
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy import displacy
 from spacy.displacy.templates import TPL_FIGURE, TPL_PAGE
+from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.util import filter_spans
 
-from .relations import Relation, get_relations
+from .figures import (
+    Section,
+    cluster_keys,
+    communicates,
+    coref_section,
+    entities_section,
+    figure_html,
+    fit_words,
+    jmt_components,
+    note_html,
+    pair_section,
+    parse_section,
+    span_group_keys,
+    span_group_section,
+    tokens_section,
+    weights_section,
+)
+from .relations import Relation, get_relations, has_relations
 
 STYLES = ("dep", "span")
-# displaCy's "dep" layout: the default distance between word centres (compact or not), the
-# default left margin, and the font size of its page (TPL_PAGE) and of the `serve` page.
-DEP_DISTANCE = {False: 175, True: 150}
-DEP_OFFSET_X = 50
-FONT_SIZE = 16
-WORD_GAP = 24  # pixels kept free between neighbouring words and at the edges
-
-
-def text_width(text: str, font_size: float = FONT_SIZE) -> float:
-    """An upper estimate of the width of a line of text in a proportional sans-serif font
-    (Arial, Liberation Sans, DejaVu Sans): wide East Asian characters take 1 em, capitals
-    0.75 em, anything else 0.6 em (Arial's lowercase average is about 0.5 em).
-
-    text (str): The text, without markup.
-    font_size (float): The font size in pixels.
-    RETURNS (float): The width in pixels.
-    """
-    ems = 0.0
-    for char in text:
-        if unicodedata.east_asian_width(char) in ("W", "F"):
-            ems += 1.0
-        elif unicodedata.combining(char):
-            continue
-        else:
-            ems += 0.75 if char.isupper() else 0.6
-    return ems * font_size
-
-
-def fit_words(
-    words: List[Dict[str, Any]], options: Optional[Dict[str, Any]] = None
-) -> Dict[str, Any]:
-    """The displaCy "dep" options under which no word of a figure is clipped at the edge of
-    its SVG or runs into its neighbour.
-
-    displaCy centres each word and its tag (`text-anchor="middle"`) at `offset_x + i *
-    distance` and makes the SVG `offset_x + len(words) * distance` wide, with `offset_x`
-    50 px and `distance` 175 px (150 compact) whatever the words. A first word wider than
-    100 px (about a dozen characters at 16 px, e.g. the merged entity "Lee Harvey Oswald")
-    so starts left of x = 0, where the browser cuts it off ("e Harvey Oswald"); a word
-    wider than `distance` overlaps the next. Here `offset_x` is at least half the first
-    word plus a gap (it lies `offset_x` from the left edge, or from the right one in
-    right-to-left text, and the last word `distance` from the other edge), and `distance`
-    at least the widest pair of neighbouring half-words plus a gap; what `options` sets is
-    kept.
-
-    words (List[Dict[str, Any]]): displaCy's words: "text", "tag" (and "lemma").
-    options (Optional[Dict[str, Any]]): displaCy options.
-    RETURNS (Dict[str, Any]): The options with "offset_x" and "distance" filled in.
-    """
-    options = dict(options or {})
-    if not words:
-        return options
-    widths = [
-        max(text_width(unescape(str(word.get(key) or ""))) for key in ("text", "tag", "lemma"))
-        for word in words
-    ]
-    pairs = [(a + b) / 2 for a, b in zip(widths, widths[1:])] + [widths[-1] / 2]
-    options.setdefault("offset_x", max(DEP_OFFSET_X, math.ceil(widths[0] / 2 + WORD_GAP)))
-    default = DEP_DISTANCE[bool(options.get("compact", False))]
-    options.setdefault("distance", max(default, math.ceil(max(pairs) + WORD_GAP)))
-    return options
+# The look of the `render` page's sections (the `serve` page, static/index.html, has its own).
+PAGE_STYLE = """<style>
+  article.spacy-jmt-doc { margin: 0 0 4rem 0; }
+  article.spacy-jmt-doc > h2 { border-bottom: 2px solid #888; }
+  section { margin: 1rem 0; border-top: 1px solid #ddd; }
+  section summary { font-size: 1.05rem; font-weight: bold; margin: 0.8rem 0; cursor: pointer; }
+  .figures { overflow-x: auto; }
+  figure.spacy-jmt-figure { margin: 0 0 1.5rem 0; }
+  table { border-collapse: collapse; margin: 0.5rem 0 1rem 0; }
+  th, td { border: 1px solid #ddd; padding: 0.15rem 0.6rem; text-align: left; }
+  .none { color: #777; font-style: italic; }
+  .swatch { padding: 0.1rem 0.4rem; border-radius: 0.3rem; font-weight: bold; }
+  ul.chains { list-style: none; padding-left: 0; }
+</style>"""
 
 
 def _pieces(doc: Doc, relations: List[Relation], per_sentence: bool) -> List[Tuple[Span, list]]:
@@ -253,3 +226,123 @@ def render_relations(
         return "".join(figures)
     content = "".join(TPL_FIGURE.format(content=figure) for figure in figures)
     return TPL_PAGE.format(content=content, lang=lang, dir="ltr")
+
+
+def relations_section(
+    doc: Doc,
+    style: str = "dep",
+    spans_key: str = "ents",
+    show_scores: bool = True,
+    per_sentence: bool = True,
+) -> str:
+    """The relations of a Doc drawn by `relation_figures` and, for style "dep", a table of
+    them (style "span" has one under each figure). The settings are `render_relations`'.
+
+    RETURNS (str): The HTML fragment.
+    """
+    relations = get_relations(doc)
+    if not relations:
+        return note_html("No relations.")
+    figures = relation_figures(doc, style, spans_key, show_scores, per_sentence)
+    markup = "".join(figure_html(figure) for figure in figures)
+    if style != "dep":
+        return markup
+    rows = "".join(
+        f"<tr><td>{escape(r.head.text)} <small>{escape(r.head.label_)}</small></td>"
+        f"<td>{escape(r.label)}</td><td>{escape(r.tail.text)} <small>{escape(r.tail.label_)}"
+        "</small></td>" + (f"<td>{r.score:.3f}</td>" if show_scores else "") + "</tr>"
+        for r in relations
+    )
+    score = "<th>score</th>" if show_scores else ""
+    return (
+        f'{markup}<table class="relations"><tr><th>head</th><th>relation</th><th>tail</th>'
+        f"{score}</tr>{rows}</table>"
+    )
+
+
+def doc_sections(
+    doc: Doc,
+    nlp: Optional[Language] = None,
+    style: str = "dep",
+    spans_key: str = "ents",
+    show_scores: bool = True,
+    per_sentence: bool = True,
+) -> List[Section]:
+    """The figures of one annotated Doc, one section per layer it has: the dependency parse,
+    doc.ents, every span group (mentions, chunks... with their scores), the relations, the
+    coreference clusters (a colour per cluster), the sentence-pair scores and the tokens.
+
+    doc (Doc): The Doc, annotated (by a pipeline or by hand).
+    nlp (Optional[Language]): The pipeline that annotated it, if any: then also a note where
+        it has pair tasks and the doc is not a pair, and the task-to-task weights of each
+        jmt component whose tasks talk, averaged over the doc's tokens.
+    style (str): The relations' figures, "dep" or "span" (see `render_relations`).
+    spans_key (str): The span group with the entities of the relation figures.
+    show_scores (bool): Write each relation's score.
+    per_sentence (bool): One relation figure per sentence where possible.
+    RETURNS (List[Section]): The sections, lowest layer first.
+    """
+    sections: List[Section] = []
+
+    def add(key: str, title: str, markup: Optional[str]) -> None:
+        if markup is not None:
+            sections.append(Section(key, title, markup))
+
+    jmts = jmt_components(nlp) if nlp is not None else []
+    if len(doc) and doc.has_annotation("DEP"):
+        add("parse", "Dependency parse", parse_section(doc))
+    if len(doc) and doc.has_annotation("ENT_IOB"):
+        add("ents", "Entities (doc.ents)", entities_section(doc))
+    for key in span_group_keys(doc):
+        add(f"spans:{key}", f"Span group doc.spans[{key!r}]", span_group_section(doc, key))
+    if has_relations(doc):
+        relations = relations_section(doc, style, spans_key, show_scores, per_sentence)
+        add("relations", "Relations (doc._.relations)", relations)
+    if cluster_keys(doc):
+        add("coref", "Coreference clusters", coref_section(doc))
+    pairs = any(task.pair_level for pipe in jmts for task in pipe.tasks)
+    add("pair", "Sentence-pair scores (doc._.relatedness, doc.cats)", pair_section(doc, pairs))
+    add("tokens", "Tokens", tokens_section(doc))
+    for pipe in jmts:
+        if nlp is not None and len(doc) and communicates(pipe):
+            weights = weights_section(nlp, pipe, doc.text)
+            add(f"weights:{pipe.name}", f"Task-to-task weights ({pipe.name})", weights)
+    return sections
+
+
+def render_docs(
+    docs: Union[Doc, Iterable[Doc]],
+    nlp: Optional[Language] = None,
+    style: str = "dep",
+    spans_key: str = "ents",
+    show_scores: bool = True,
+    per_sentence: bool = True,
+    lang: str = "en",
+) -> str:
+    """An HTML page with every layer of each Doc (`doc_sections`, the sections that `serve`
+    shows): its parse, entities, span groups, relations, coreference clusters, pair scores
+    and tokens, each section open but the token table (click a heading to fold it).
+
+    docs (Union[Doc, Iterable[Doc]]): The Docs.
+    nlp (Optional[Language]): The pipeline that annotated them, if any (see `doc_sections`).
+    style (str): The relations' figures, "dep" or "span" (see `render_relations`).
+    spans_key (str): The span group with the entities of the relation figures.
+    show_scores (bool): Write each relation's score.
+    per_sentence (bool): One relation figure per sentence where possible.
+    lang (str): The language code of the page.
+    RETURNS (str): The page.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {', '.join(STYLES)}, got {style!r}")
+    articles = []
+    for n, doc in enumerate([docs] if isinstance(docs, Doc) else docs, start=1):
+        if not isinstance(doc, Doc):
+            raise TypeError(f"render_docs takes Docs, got {type(doc).__name__}")
+        sections = "".join(
+            f'<section data-key="{escape(s.key)}"><details{"" if s.key == "tokens" else " open"}>'
+            f'<summary>{escape(s.title)}</summary><div class="figures">{s.html}</div>'
+            "</details></section>"
+            for s in doc_sections(doc, nlp, style, spans_key, show_scores, per_sentence)
+        )
+        articles.append(f'<article class="spacy-jmt-doc"><h2>Doc {n}</h2>{sections}</article>')
+    return TPL_PAGE.format(content=PAGE_STYLE + "".join(articles), lang=lang, dir="ltr")

@@ -7,7 +7,8 @@ One process loads the pipeline once; `create_app` builds the FastAPI application
 - `POST /annotate`: `{"text": str}` or `{"texts": [str, ...]}` -> `{"docs": [...]}`, the Doc
   contract of spacy_jmt.contract (`doc_to_dict`), one per text, in order.
 - `POST /render`: `{"text": str}` -> `{"doc": {...}, "sections": [...]}`: the contract and
-  one HTML fragment per layer the pipeline wrote, drawn server-side with displaCy.
+  one HTML fragment per layer the pipeline wrote, drawn server-side with displaCy (the
+  sections of spacy_jmt.render.doc_sections, which the `render` command's page shows too).
 - `GET /health`, `GET /meta` (pipeline name, version, components, tasks with their kinds
   and labels, limits) and FastAPI's `/openapi.json` and `/docs`.
 
@@ -35,10 +36,8 @@ in any long-running spaCy process.
 """
 
 import asyncio
-import colorsys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from html import escape
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, TypeVar, Union
 
@@ -46,20 +45,13 @@ import spacy
 from fastapi import FastAPI, HTTPException
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, model_validator
-from spacy import displacy
 from spacy.language import Language
-from spacy.tokens import Doc
 
 from .contract import doc_to_dict
-from .keys import CLUSTER_PREFIX
-from .pairs import PAIR_KEY
-from .relations import HEADS_KEY, TAILS_KEY, get_relations, has_relations
-from .render import fit_words, relation_figures
+from .figures import communicates, jmt_components
+from .render import doc_sections
 
 PAGE = Path(__file__).parent / "static" / "index.html"
-# Span groups that store other layers (relations, the sentence pair, coreference clusters),
-# each shown in its own section instead of as a span group.
-STORAGE_KEYS = (HEADS_KEY, TAILS_KEY, PAIR_KEY)
 T = TypeVar("T")
 
 
@@ -256,21 +248,9 @@ class ErrorResponse(BaseModel):
 # -- the pipeline --------------------------------------------------------------------------
 
 
-def _jmt_components(nlp: Language) -> List[Any]:
-    from .component import JMT
-
-    return [pipe for _, pipe in nlp.pipeline if isinstance(pipe, JMT)]
-
-
-def _communicates(component: Any) -> bool:
-    from .model import get_torch_network
-
-    return component.is_initialized and get_torch_network(component.model).graph is not None
-
-
 def pipeline_meta(nlp: Language, settings: ServeSettings) -> MetaResponse:
     """RETURNS (MetaResponse): The pipeline's name, version, components and tasks."""
-    jmts = _jmt_components(nlp)
+    jmts = jmt_components(nlp)
     components = []
     for name, pipe in nlp.pipeline:
         labels = getattr(pipe, "labels", None)
@@ -295,222 +275,10 @@ def pipeline_meta(nlp: Language, settings: ServeSettings) -> MetaResponse:
         spacy_version=spacy.__version__,
         components=components,
         tasks=tasks,
-        communication=[pipe.name for pipe in jmts if _communicates(pipe)],
+        communication=[pipe.name for pipe in jmts if communicates(pipe)],
         limits=Limits(max_chars=settings.max_chars, max_texts=settings.max_texts,
                       max_body_bytes=settings.max_body_bytes, workers=settings.workers),
     )  # fmt: skip
-
-
-# -- the sections of the page --------------------------------------------------------------------
-
-# One colour per coreference cluster: hues around the circle, light enough for black text.
-N_COLOURS = 12
-CLUSTER_COLOURS = [
-    "#" + "".join(f"{round(255 * c):02x}" for c in colorsys.hls_to_rgb(i / N_COLOURS, 0.78, 0.75))
-    for i in range(N_COLOURS)
-]
-
-
-def _figure(markup: str) -> str:
-    return f'<figure class="spacy-jmt-figure">{markup}</figure>'
-
-
-def _none(what: str) -> str:
-    return f'<p class="none">{escape(what)}</p>'
-
-
-def _spans_markup(doc: Doc, spans: List[Dict[str, Any]], colours: Dict[str, str]) -> str:
-    data = {"text": doc.text, "tokens": [t.text for t in doc], "spans": spans}
-    return displacy.render(
-        data, style="span", manual=True, page=False, jupyter=False, options={"colors": colours}
-    )
-
-
-def parse_section(doc: Doc) -> str:
-    """The dependency tree of each sentence (displaCy "dep", every token a word)."""
-    figures = []
-    for sent in doc.sents:
-        data = displacy.parse_deps(sent, {"collapse_punct": False, "fine_grained": False})
-        options = fit_words(data["words"], {"collapse_punct": False})
-        figures.append(
-            _figure(
-                displacy.render(
-                    data, style="dep", manual=True, page=False, jupyter=False, options=options
-                )
-            )
-        )
-    return "".join(figures)
-
-
-def entities_section(doc: Doc) -> str:
-    """doc.ents with displaCy "ent"."""
-    if not doc.ents:
-        return _none("No entities.")
-    ents = [{"start": e.start_char, "end": e.end_char, "label": escape(e.label_)} for e in doc.ents]
-    data = {"text": doc.text, "ents": ents, "title": None}
-    return displacy.render(data, style="ent", manual=True, page=False, jupyter=False)
-
-
-def span_group_section(doc: Doc, key: str) -> str:
-    """One span group with displaCy "span" (overlaps shown), with each span's score if the
-    group has them (`attrs["scores"]`)."""
-    group = doc.spans[key]
-    if not len(group):
-        return _none(f"No spans in doc.spans[{key!r}].")
-    scores = group.attrs.get("scores")
-    if not isinstance(scores, list) or len(scores) != len(group):
-        scores = None
-    spans = [
-        {"start_token": span.start, "end_token": span.end,
-         "label": escape(span.label_ + (f" {scores[i]:.2f}" if scores else ""))}
-        for i, span in enumerate(group)
-    ]  # fmt: skip
-    return _spans_markup(doc, spans, {})
-
-
-def relations_section(doc: Doc) -> str:
-    """The relations as labelled arcs between their spans (spacy_jmt.render), and a table."""
-    relations = get_relations(doc)
-    if not relations:
-        return _none("No relations.")
-    figures = "".join(_figure(f) for f in relation_figures(doc, "dep", show_scores=True))
-    rows = "".join(
-        f"<tr><td>{escape(r.head.text)} <small>{escape(r.head.label_)}</small></td>"
-        f"<td>{escape(r.label)}</td><td>{escape(r.tail.text)} <small>{escape(r.tail.label_)}"
-        f"</small></td><td>{r.score:.3f}</td></tr>"
-        for r in relations
-    )
-    table = (
-        '<table class="relations"><tr><th>head</th><th>relation</th><th>tail</th>'
-        f"<th>score</th></tr>{rows}</table>"
-    )
-    return figures + table
-
-
-def cluster_keys(doc: Doc) -> List[str]:
-    """RETURNS (List[str]): The doc's `coref_clusters_N` keys, in numeric order."""
-    keys = [
-        k for k in doc.spans if k.startswith(CLUSTER_PREFIX) and k[len(CLUSTER_PREFIX) :].isdigit()
-    ]
-    return sorted(keys, key=lambda k: int(k[len(CLUSTER_PREFIX) :]))
-
-
-def coref_section(doc: Doc) -> str:
-    """The coreference clusters: each mention marked in its cluster's colour (displaCy
-    "span"), and each chain listed with its score."""
-    keys = cluster_keys(doc)
-    colours, spans, chains = {}, [], []
-    for n, key in enumerate(keys, start=1):
-        label = f"#{n}"
-        colours[label] = CLUSTER_COLOURS[(n - 1) % N_COLOURS]
-        group = doc.spans[key]
-        spans += [{"start_token": s.start, "end_token": s.end, "label": label} for s in group]
-        score = group.attrs.get("score")
-        shown = f" ({score:.2f})" if isinstance(score, (int, float)) else ""
-        mentions = " → ".join(escape(s.text) for s in group)
-        chains.append(
-            f'<li data-cluster="{n}"><span class="swatch" style="background: {colours[label]}">'
-            f"cluster {label}</span>{shown}: {mentions}</li>"
-        )
-    return _spans_markup(doc, spans, colours) + f'<ul class="chains">{"".join(chains)}</ul>'
-
-
-def pair_section(doc: Doc, has_pair_tasks: bool) -> Optional[str]:
-    """The sentence-pair scores (doc._.relatedness, doc.cats), or a note when the pipeline has
-    pair tasks and the text is not two sentences; None if there is nothing to say."""
-    relatedness = doc._.relatedness
-    if relatedness is None and not doc.cats:
-        if not has_pair_tasks or not len(doc):
-            return None
-        n = len(list(doc.sents)) if doc.has_annotation("SENT_START") else 1
-        return _none(
-            f"Pair scores are given for a text of exactly two sentences; this one has {n}."
-        )
-    rows = []
-    if relatedness is not None:
-        rows.append(f"<tr><td>relatedness (1-5)</td><td>{relatedness:.3f}</td></tr>")
-    for label, score in sorted(doc.cats.items(), key=lambda item: -item[1]):
-        rows.append(f"<tr><td>{escape(label)}</td><td>{score:.3f}</td></tr>")
-    return f'<table class="pair"><tr><th>score</th><th>value</th></tr>{"".join(rows)}</table>'
-
-
-def tokens_section(doc: Doc) -> str:
-    """A table of the tokens with the attributes the doc has annotated."""
-    if not len(doc):
-        return _none("No tokens.")
-    columns: List[tuple] = [("text", lambda t: t.text)]
-    for attr, name, get in (
-        ("LEMMA", "lemma", lambda t: t.lemma_),
-        ("TAG", "tag", lambda t: t.tag_),
-        ("POS", "pos", lambda t: t.pos_),
-        ("MORPH", "morph", lambda t: str(t.morph)),
-    ):
-        if doc.has_annotation(attr):
-            columns.append((name, get))
-    if doc.has_annotation("DEP"):
-        columns.append(("head", lambda t: f"{t.head.i} {t.head.text}"))
-        columns.append(("dep", lambda t: t.dep_))
-    if doc.has_annotation("ENT_IOB"):
-        columns.append(
-            ("ent", lambda t: f"{t.ent_iob_}-{t.ent_type_}" if t.ent_type_ else t.ent_iob_)
-        )
-    head = "".join(f"<th>{name}</th>" for name, _ in columns)
-    body = "".join(
-        f"<tr><td>{t.i}</td>"
-        + "".join(f"<td>{escape(get(t))}</td>" for _, get in columns)
-        + "</tr>"
-        for t in doc
-    )
-    return f'<table class="tokens"><tr><th>i</th>{head}</tr>{body}</table>'
-
-
-def weights_section(nlp: Language, component: Any, text: str) -> str:
-    """The task-to-task weights of a component's communication graph, averaged over the
-    tokens of this text (spacy_jmt.heatmap, as `spacy-jmt weights --corpus`)."""
-    from .heatmap import heatmap_svg
-
-    found = component.task_weights([nlp.make_doc(text)])
-    names = found["tasks"]
-    title = f"{component.name}: task-to-task weights, mean over {found['n_tokens']} tokens"
-    return heatmap_svg(found["mean"].tolist(), names, names, title)
-
-
-def render_sections(nlp: Language, doc: Doc, text: str) -> List[Section]:
-    """The sections of the page for one annotated doc: only the layers the pipeline wrote
-    (sentence-pair scores: when it has pair tasks; the heatmap: when its tasks talk).
-
-    nlp (Language): The pipeline.
-    doc (Doc): `nlp(text)`.
-    text (str): The text.
-    RETURNS (List[Section]): The sections, lowest layer first.
-    """
-    sections: List[Section] = []
-
-    def add(key: str, title: str, markup: Optional[str]) -> None:
-        if markup is not None:
-            sections.append(Section(key=key, title=title, html=markup))
-
-    jmts = _jmt_components(nlp)
-    if len(doc) and doc.has_annotation("DEP"):
-        add("parse", "Dependency parse", parse_section(doc))
-    if len(doc) and doc.has_annotation("ENT_IOB"):
-        add("ents", "Entities (doc.ents)", entities_section(doc))
-    for key in doc.spans:
-        if key not in STORAGE_KEYS and not key.startswith(CLUSTER_PREFIX):
-            add(f"spans:{key}", f"Span group doc.spans[{key!r}]", span_group_section(doc, key))
-    if has_relations(doc):
-        add("relations", "Relations (doc._.relations)", relations_section(doc))
-    if cluster_keys(doc):
-        add("coref", "Coreference clusters", coref_section(doc))
-    pairs = any(task.pair_level for pipe in jmts for task in pipe.tasks)
-    add("pair", "Sentence-pair scores (doc._.relatedness, doc.cats)", pair_section(doc, pairs))
-    add("tokens", "Tokens", tokens_section(doc))
-    if len(doc):
-        for pipe in jmts:
-            if _communicates(pipe):
-                add(f"weights:{pipe.name}", f"Task-to-task weights ({pipe.name})",
-                    weights_section(nlp, pipe, text))  # fmt: skip
-    return sections
 
 
 # -- the application ---------------------------------------------------------------------------
@@ -571,7 +339,7 @@ class Annotator:
     def render(self, text: str) -> bytes:
         """RETURNS (bytes): The RenderResponse, JSON: the contract and the sections."""
         doc = self.nlp(text)
-        sections = render_sections(self.nlp, doc, text)
+        sections = [section._asdict() for section in doc_sections(doc, self.nlp)]
         return _to_json(RenderResponse, {"doc": doc_to_dict(doc), "sections": sections})
 
     def close(self) -> None:

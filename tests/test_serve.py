@@ -16,8 +16,8 @@ from typing import Any, Dict, Iterator, List
 import httpx
 import pytest
 import spacy
-from pipelines import TEXTS, train_showcase
-from spacy.tokens import Doc, Span
+from pipelines import COREF_CLUSTERS, COREF_WORDS, TEXTS, train_showcase
+from spacy.tokens import Doc, DocBin, Span
 from test_pair_tasks import TASKS as PAIR_TASKS
 from test_pair_tasks import examples_of as pair_examples
 from tiny_data import TINY_MODEL
@@ -25,16 +25,17 @@ from typer.testing import CliRunner
 
 from spacy_jmt.cli import app as cli_app
 from spacy_jmt.contract import doc_to_dict
+from spacy_jmt.converters.coref import set_clusters
+from spacy_jmt.figures import CLUSTER_COLOURS, fit_words, text_width
 from spacy_jmt.pairs import make_pair_doc
 from spacy_jmt.relations import Relation
-from spacy_jmt.render import fit_words, render_relations, text_width
+from spacy_jmt.render import doc_sections, render_relations
 from spacy_jmt.serve import (
     AnnotateResponse,
     MetaResponse,
     RenderResponse,
     ServeSettings,
     create_app,
-    render_sections,
 )
 
 with warnings.catch_warnings():  # starlette warns on import that it would rather have httpx2
@@ -295,17 +296,17 @@ def test_pair_scores_and_weights_heatmap_where_the_pipeline_has_them():
     model = {**TINY_MODEL, "hidden_width": 48, "communication": "complete"}
     nlp.add_pipe("jmt", config={"model": model, "tasks": PAIR_TASKS})
     nlp.initialize(lambda: pair_examples(nlp))
-    text = "A man is playing a guitar A man is playing an instrument"
     doc = nlp(make_pair_doc(nlp, "A man is playing a guitar", "A man is playing an instrument"))
-    sections = {s.key: s.html for s in render_sections(nlp, doc, text)}
+    sections = {s.key: s.html for s in doc_sections(doc, nlp)}
     assert f"{doc._.relatedness:.3f}" in sections["pair"]
     assert all(label in sections["pair"] for label in doc.cats)
     weights = sections["weights:jmt"]
     assert weights.startswith("<svg") and all(f">{t}<" in weights for t in ("tag", "dep"))
     words = ["A", "cat", "sleeps"]
     one = nlp(Doc(nlp.vocab, words=words, sent_starts=[True, False, False]))
-    note = {s.key: s.html for s in render_sections(nlp, one, "A cat sleeps")}["pair"]
+    note = {s.key: s.html for s in doc_sections(one, nlp)}["pair"]
     assert "exactly two sentences; this one has 1" in note
+    assert "pair" not in {s.key for s in doc_sections(one)}  # no pipeline (a DocBin): no note
     with TestClient(create_app(nlp, LIMITS)) as local:
         meta = local.get("/meta").json()
     assert meta["communication"] == ["jmt"]
@@ -321,6 +322,52 @@ def test_cli_imports_no_web_framework():
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
     help_text = CliRunner().invoke(cli_app, ["serve", "--help"]).output
     assert all(option in help_text for option in ("--port", "--max-chars", "--workers"))
+
+
+SWATCH = r'class="swatch" style="background: (#[0-9a-f]{6})"'
+
+
+def _no_ids(markup: str) -> str:
+    """RETURNS (str): displaCy's markup without the random ids of its SVGs' arcs."""
+    return re.sub(r"\b[0-9a-f]{32}-\d+", "ID", markup)
+
+
+def _page_keys(page: str) -> List[str]:
+    return re.findall(r'<section data-key="([^"]+)">', page)
+
+
+def test_render_page_shows_mentions_and_each_cluster_in_its_colour(tmp_path):
+    doc = Doc(spacy.blank("en").vocab, words=COREF_WORDS)
+    mentions = [(0, 1, "PER"), (2, 3, "PER"), (4, 5, "PRON"), (7, 8, "PRON")]
+    doc.spans["mentions"] = [Span(doc, s, e, label=label) for s, e, label in mentions]
+    doc.spans["mentions"].attrs["scores"] = [0.91, 0.82, 0.73, 0.64]
+    set_clusters(doc, COREF_CLUSTERS)  # gold: Anne ... She, Walter ... him
+    doc.spans["coref_clusters_2"].attrs["score"] = 0.5
+    DocBin(docs=[doc, Doc(doc.vocab, words=["Hi"])]).to_disk(tmp_path / "gold.spacy")
+    out = tmp_path / "gold.html"
+    result = CliRunner().invoke(cli_app, ["render", str(tmp_path / "gold.spacy"), str(out)])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf8")
+    assert page.count('<article class="spacy-jmt-doc">') == 2
+    assert _page_keys(page) == ["spans:mentions", "coref", "tokens", "tokens"]
+    assert all(label in page for label in ("PER 0.91", "PER 0.82", "PRON 0.73", "PRON 0.64"))
+    assert re.findall(SWATCH, page) == CLUSTER_COLOURS[:2]
+    for colour in CLUSTER_COLOURS[:2]:  # the swatch and the two mentions of the cluster
+        assert page.count(f"background: {colour}") >= 3
+    assert "Anne → She</li>" in page and "(0.50): Walter → him</li>" in page
+
+
+def test_render_page_shows_what_the_serve_page_shows(client, model_path, tmp_path):
+    out = tmp_path / "showcase.html"
+    result = CliRunner().invoke(cli_app, ["render", str(model_path), str(out), "-t", RICH])
+    assert result.exit_code == 0, result.output
+    page = out.read_text(encoding="utf8")
+    sections = client.post("/render", json={"text": RICH}).json()["sections"]
+    assert _page_keys(page) == [s["key"] for s in sections]
+    assert {"parse", "ents", "relations", "coref"} <= set(_page_keys(page))
+    for section in sections:  # the same figures, drawn by the same functions
+        assert _no_ids(section["html"]) in _no_ids(page), section["key"]
+    assert len(set(re.findall(SWATCH, page))) >= 2
 
 
 def test_live_server_answers_short_texts_while_a_long_one_runs(server):
