@@ -115,7 +115,7 @@ def test_mentions_task_must_be_a_mentions_task_below():
         "mentions": {"kind": "mentions", "level": 3},
         "coref": {"kind": "coreference", "level": 2, "mentions_task": "mentions"},
     }
-    with pytest.raises(ValueError, match="must not sit below its mentions task"):
+    with pytest.raises(ValueError, match="must not sit below its mentions_task"):
         spacy.blank("en").add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
 
 

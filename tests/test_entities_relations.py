@@ -211,7 +211,7 @@ def test_docs_without_relation_annotation_give_no_relation_loss():
     "tasks, match",
     [
         ({"rel": {"kind": "relation"}}, "set spans_task"),
-        ({"rel": {"kind": "relation", "spans_task": "nope"}}, "not a span task"),
+        ({"rel": {"kind": "relation", "spans_task": "nope"}}, "not a spans task"),
         ({"ents": {"kind": "spans", "level": 2},
           "rel": {"kind": "relation", "spans_task": "ents"}}, "must not sit below"),
         ({"a": {"kind": "spans", "doc_ents": True},

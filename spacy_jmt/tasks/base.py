@@ -8,7 +8,7 @@ switches on its name. Task modules import torch only inside the methods that nee
 that building tasks (the component's constructor, the scorer) stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Type
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -79,6 +79,30 @@ class Task:
 
         tasks (Dict[str, Task]): Every task of the component, by name.
         """
+
+    def linked(self, tasks: Dict[str, "Task"], setting: str, kind: Type["Task"]) -> Any:
+        """RETURNS (Task): The task that the setting names, once checked to be a task of
+        class `kind` at this task's level or below (it runs first).
+
+        tasks (Dict[str, Task]): Every task of the component, by name.
+        setting (str): The setting that names the other task, e.g. "spans_task".
+        kind (Type[Task]): The Task class the other task must be.
+        RAISES (ValueError): If the task is missing, of another kind or above this one.
+        """
+        name = self.cfg[setting]
+        target = tasks.get(name)
+        if target is None or not isinstance(target, kind):
+            found = sorted(n for n, t in tasks.items() if isinstance(t, kind))
+            raise ValueError(
+                f"Task '{self.name}': {setting} {name!r} is not a {kind.kind} task of this "
+                f"component ({kind.kind} tasks: {found})"
+            )
+        if target.level > self.level:
+            raise ValueError(
+                f"Task '{self.name}' (level {self.level}) must not sit below its {setting} "
+                f"'{name}' (level {target.level})"
+            )
+        return target
 
     def owns(self) -> List[str]:
         """RETURNS (List[str]): The Doc attributes that this task writes and that only one

@@ -72,22 +72,8 @@ class CoreferenceTask(Task):
         self.mention_task: Optional[MentionTask] = None
 
     def link(self, tasks: Dict[str, Task]) -> None:
-        name = self.cfg["mentions_task"]
-        if name is None:
-            return
-        target = tasks.get(name)
-        if not isinstance(target, MentionTask):
-            raise ValueError(
-                f"Task '{self.name}': mentions_task {name!r} is not a mentions task of this "
-                f"component (mentions tasks: "
-                f"{sorted(n for n, t in tasks.items() if isinstance(t, MentionTask))})"
-            )
-        if target.level > self.level:
-            raise ValueError(
-                f"Task '{self.name}' (level {self.level}) must not sit below its mentions task "
-                f"'{name}' (level {target.level})"
-            )
-        self.mention_task = target
+        if self.cfg["mentions_task"] is not None:
+            self.mention_task = self.linked(tasks, "mentions_task", MentionTask)
 
     def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
         from ..heads import CoreferenceHead

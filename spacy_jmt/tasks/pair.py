@@ -144,20 +144,8 @@ class EntailmentTask(PairTask):
         return ["doc.cats (an entailment task)"]
 
     def link(self, tasks: Dict[str, Task]) -> None:
-        name = self.cfg["relatedness_task"]
-        if name is None:
-            return
-        target = tasks.get(name)
-        if not isinstance(target, RelatednessTask):
-            raise ValueError(
-                f"Task '{self.name}': relatedness_task {name!r} is not a relatedness task of "
-                f"this component"
-            )
-        if target.level > self.level:
-            raise ValueError(
-                f"Task '{self.name}' (level {self.level}) must not sit below the relatedness "
-                f"task it reads, '{name}' (level {target.level})"
-            )
+        if self.cfg["relatedness_task"] is not None:
+            self.linked(tasks, "relatedness_task", RelatednessTask)
 
     def gold(self, example: Example) -> Optional[str]:
         return gold_entailment(example.reference)

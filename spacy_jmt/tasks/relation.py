@@ -67,19 +67,7 @@ class RelationTask(Task):
         self.peers: List["RelationTask"] = [self]
 
     def link(self, tasks: Dict[str, Task]) -> None:
-        target = tasks.get(self.cfg["spans_task"])
-        if not isinstance(target, SpanTask):
-            raise ValueError(
-                f"Task '{self.name}': spans_task {self.cfg['spans_task']!r} is not a span task "
-                f"of this component (span tasks: "
-                f"{sorted(n for n, t in tasks.items() if isinstance(t, SpanTask))})"
-            )
-        if target.level > self.level:
-            raise ValueError(
-                f"Task '{self.name}' (level {self.level}) must not sit below its span task "
-                f"'{target.name}' (level {target.level})"
-            )
-        self.span_task = target
+        self.span_task = self.linked(tasks, "spans_task", SpanTask)
         self.peers = [t for t in tasks.values() if isinstance(t, RelationTask)]
 
     @property
