@@ -12,6 +12,12 @@ or written: the compute. The overhead per shard of an engine is (wall time x pro
 that compute) / shards: what the engine adds, per shard, to a perfectly parallel run
 (process or cluster start, a pipeline load per process, reading and writing, scheduling,
 idle processes).
+
+    python -m spacy_jmt.annotate_bench PIPELINE --chaos 20 --shards 20 --docs-per-shard 20
+
+With --chaos N, instead: N runs of `dask --workers 2`, each on a fresh LocalCluster, with one
+worker process killed (SIGKILL, by its pid) at a random moment of the run; after each run,
+every doc id must be in the output exactly once.
 """
 
 import argparse
@@ -68,6 +74,62 @@ def run_engine(
     }
 
 
+def _kill_a_worker(client: Any, killed: List[int], rng: Any) -> None:
+    import os
+    import signal
+
+    pids = list(client.run(os.getpid).values())
+    if pids:
+        killed.append(rng.choice(pids))
+        os.kill(killed[-1], signal.SIGKILL)
+
+
+def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: int = 0) -> None:
+    """Annotate the shards n_runs times on Dask, killing a random worker at a random time
+    in each run (between 0.5 s and the first run's length); print lost and repeated docs."""
+    import random
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    from .annotate import read_output
+
+    rng = random.Random(seed)
+    expected = sorted(
+        json.loads(line)["id"]
+        for shard in sorted(folder.iterdir())
+        for line in shard.read_text("utf8").splitlines()
+    )
+    vocab = spacy.blank("en").vocab
+    length = 5.0
+    for run in range(n_runs):
+        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                               dashboard_address=None)  # fmt: skip
+        client = Client(cluster)
+        client.wait_for_workers(2)
+        delay = rng.uniform(0.5, length)
+        killed: List[int] = []
+        timer = threading.Timer(delay, _kill_a_worker, args=(client, killed, rng))
+        start = time.perf_counter()
+        timer.start()
+        try:
+            out = out_root / f"chaos{run}"
+            annotate(str(folder), out, opts, engine="dask", scheduler=cluster.scheduler_address)
+        finally:
+            timer.cancel()
+            client.close()
+            cluster.close()
+        wall = time.perf_counter() - start
+        if run == 0:
+            length = max(wall - 0.5, 1.0)
+        ids = sorted(d.user_data["id"] for d in read_output(out, vocab))
+        lost = len(set(expected) - set(ids))
+        repeated = len(ids) - len(set(ids))
+        print(f"run {run + 1}: killed {'a worker' if killed else 'nothing (done first)'} at "
+              f"{delay:.1f} s of {wall:.1f} s; {len(ids)} docs, {lost} lost, {repeated} "
+              f"repeated", flush=True)  # fmt: skip
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pipeline")
@@ -76,12 +138,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--docs-per-shard", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output-json", default=None)
+    parser.add_argument("--chaos", type=int, default=0, help="runs with a worker killed")
     args = parser.parse_args(argv)
     opts = Options(str(Path(args.pipeline).resolve()))
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         folder.mkdir()
         texts = write_shards(Path(args.corpus), folder, args.shards, args.docs_per_shard)
+        if args.chaos:
+            return chaos_runs(opts, folder, Path(tmp), args.chaos)
         results = [plain_pipe(opts.model, texts)]
         compute = results[0]["wall_s"]
         n = args.workers
