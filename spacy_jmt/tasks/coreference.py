@@ -6,9 +6,9 @@ mention probability of its spans) in `attrs`.
 Per doc (a LitBank document of 2,000 words is one forward pass): every span of at most
 `max_width` tokens inside a sentence is a candidate; the head gives each a mention score and
 the best `top_ratio` x (doc length) of them are kept, in doc order, with the spans that a
-`mentions_task` predicts (HMTL's mention level feeding its coreference level); each kept
-span is scored against the `max_antecedents` kept spans before it and a dummy antecedent
-(no link, score 0).
+`mentions_task` predicts (HMTL's mention level feeding its coreference level; at most one
+per token); each kept span is scored against the `max_antecedents` kept spans before it and
+a dummy antecedent (no link, score 0).
 Work and memory grow with the doc's length times max_width and max_antecedents, never with
 its square, so a 100k-token doc is scored in blocks.
 
@@ -165,13 +165,18 @@ class CoreferenceTask(Task):
         return index.masked_fill(index < 0, -1)
 
     def _predicted_mentions(
-        self, outputs: Dict[str, Dict[str, Any]], n_docs: int
+        self, outputs: Dict[str, Dict[str, Any]], lengths: List[int]
     ) -> List[Set[Tuple[int, int]]]:
-        """RETURNS: per doc, the spans the mentions task predicts (none without one)."""
+        """RETURNS: per doc, the spans the mentions task predicts (none without one), at most
+        one per token (the most probable), so that an untrained mention level that finds
+        mentions everywhere cannot blow up the candidates."""
         if self.mention_task is None:
-            return [set() for _ in range(n_docs)]
-        found = self.mention_task.predict_mentions(outputs, n_docs)
-        return [{(s, e) for s, e, *_ in mentions} for mentions in found]
+            return [set() for _ in lengths]
+        found = self.mention_task.predict_mentions(outputs, len(lengths))
+        return [
+            {(s, e) for s, e, *_ in sorted(mentions, key=lambda m: -m[3])[:n]}
+            for mentions, n in zip(found, lengths)
+        ]
 
     def _keep(
         self,
@@ -200,7 +205,7 @@ class CoreferenceTask(Task):
         output = outputs[self.name]
         head: Any = self.head
         losses = []
-        mentions = self._predicted_mentions(outputs, len(examples))
+        mentions = self._predicted_mentions(outputs, [len(eg.predicted) for eg in examples])
         for b, eg in enumerate(examples):
             gold = self.gold(eg)
             if gold is None:
@@ -241,7 +246,7 @@ class CoreferenceTask(Task):
         import torch
 
         output = outputs[self.name]
-        mentions = self._predicted_mentions(outputs, len(lengths))
+        mentions = self._predicted_mentions(outputs, lengths)
         with torch.no_grad():
             return [self._doc_clusters(output, b, n, mentions[b]) for b, n in enumerate(lengths)]
 
