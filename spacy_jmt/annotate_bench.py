@@ -86,7 +86,8 @@ def _kill_a_worker(client: Any, killed: List[int], rng: Any) -> None:
 
 def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: int = 0) -> None:
     """Annotate the shards n_runs times on Dask, killing a random worker at a random time
-    in each run (between 0.5 s and the first run's length); print lost and repeated docs."""
+    in each run (between 0.5 s and 70% of the first run's length, so that the kill lands
+    before the run ends); print lost and repeated docs."""
     import random
     import threading
 
@@ -107,7 +108,7 @@ def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: i
                                dashboard_address=None)  # fmt: skip
         client = Client(cluster)
         client.wait_for_workers(2)
-        delay = rng.uniform(0.5, length)
+        delay = rng.uniform(0.5, 0.7 * length)
         killed: List[int] = []
         timer = threading.Timer(delay, _kill_a_worker, args=(client, killed, rng))
         start = time.perf_counter()
