@@ -157,3 +157,38 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
     found = get_clusters(nlp(Doc(nlp.vocab, words=words, sent_starts=starts)))
     she = next(cluster for cluster in found if (5, 6) in cluster)
     assert (0, 1) in she and (2, 3) not in she
+
+
+def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs():
+    """Any doc (empty, one word, no mention-like words, far longer than the antecedent
+    window) decodes to disjoint clusters of valid spans inside one sentence each; a doc
+    without gold clusters adds no coreference loss."""
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5,
+                       "max_antecedents": 4}}  # fmt: skip
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(0.01)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    long_words = (WORDS * 25)[:220]  # 220 tokens, 24 sentences: far past 4 antecedents
+    docs = [
+        Doc(nlp.vocab, words=long_words, sent_starts=[w == "Anne" or i == 0 for i, w in
+                                                      enumerate(long_words)]),
+        Doc(nlp.vocab, words=[], sent_starts=[]),
+        Doc(nlp.vocab, words=["."], sent_starts=[True]),
+        Doc(nlp.vocab, words=["of", "the", "and", "."], sent_starts=[True, False, False, False]),
+    ]  # fmt: skip
+    for doc in nlp.pipe(docs):
+        clusters = get_clusters(doc)
+        spans = [span for cluster in clusters for span in cluster]
+        assert len(spans) == len(set(spans))  # disjoint
+        for s, e in spans:
+            assert 0 <= s < e <= len(doc) and e - s <= 3
+            assert doc[s].sent.start == doc[e - 1].sent.start
+    assert len(get_clusters(nlp(docs[0]))) > 1  # links found along the whole doc
+    losses = nlp.update([Example(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS),
+                                 Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))])  # fmt: skip
+    assert "jmt:coref" not in losses or losses["jmt:coref"] == 0.0
