@@ -157,6 +157,8 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
     found = get_clusters(nlp(Doc(nlp.vocab, words=words, sent_starts=starts)))
     she = next(cluster for cluster in found if (5, 6) in cluster)
     assert (0, 1) in she and (2, 3) not in she
+    # partial docs are no coreference test set: their clusters do not count in coref_f
+    assert nlp.evaluate(examples)["coref_f"] is None
 
 
 def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs():
