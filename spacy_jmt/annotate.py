@@ -287,16 +287,24 @@ def model_info(nlp: Language) -> Dict[str, str]:
     }
 
 
+def _read(
+    nlp: Language, opts: Options, shard: str, output: str
+) -> Tuple[ShardResult, List[Record]]:
+    """RETURNS: the shard's record so far (skipped lines, model) and its docs to annotate."""
+    records, skipped = read_shard(Path(shard), opts, nlp.max_length)
+    result = ShardResult(shard, output, skipped=len(skipped), model=model_info(nlp),
+                         skipped_lines=skipped[:MAX_REPORTED])  # fmt: skip
+    return result, records
+
+
 def annotate_shard(opts: Options, shard: str, output: str) -> ShardResult:
     """Annotate one input shard into one output shard and its record (the Dask task).
     RETURNS (ShardResult): The record. RAISES (AnnotateError): For bad input (on_error
     "fail")."""
     start = time.perf_counter()
     nlp = load_pipeline(opts.model, opts.threads)
-    records, skipped = read_shard(Path(shard), opts, nlp.max_length)
+    result, records = _read(nlp, opts, shard, output)
     docs = list(nlp.pipe((r.text for r in records), batch_size=opts.batch_size))
-    result = ShardResult(shard, output, skipped=len(skipped), model=model_info(nlp),
-                         skipped_lines=skipped[:MAX_REPORTED])  # fmt: skip
     result.seconds = time.perf_counter() - start
     return _finish(result, docs, records, opts.output_format)
 
@@ -341,9 +349,7 @@ def _run_local(
 
     def stream() -> Iterator[Tuple[str, int]]:
         for i, (shard, output) in enumerate(todo):
-            records, skipped = read_shard(Path(shard), opts, nlp.max_length)
-            result = ShardResult(shard, output, skipped=len(skipped), model=model_info(nlp),
-                                 skipped_lines=skipped[:MAX_REPORTED])  # fmt: skip
+            result, records = _read(nlp, opts, shard, output)
             pending[i] = (result, records, time.perf_counter())
             for record in records:
                 yield record.text, i

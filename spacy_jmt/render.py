@@ -5,6 +5,7 @@ sections). The figures of the other layers are in spacy_jmt.figures.
 """
 
 from html import escape
+from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 from spacy import displacy
@@ -33,19 +34,14 @@ from .figures import (
 from .relations import Relation, get_relations, has_relations
 
 STYLES = ("dep", "span")
-# The look of the `render` page's sections (the `serve` page, static/index.html, has its own).
-PAGE_STYLE = """<style>
-  article.spacy-jmt-doc { margin: 0 0 4rem 0; }
-  article.spacy-jmt-doc > h2 { border-bottom: 2px solid #888; }
-  section { margin: 1rem 0; border-top: 1px solid #ddd; }
-  section summary { font-size: 1.05rem; font-weight: bold; margin: 0.8rem 0; cursor: pointer; }
-  .figures { overflow-x: auto; }
-  figure.spacy-jmt-figure { margin: 0 0 1.5rem 0; }
-  table { border-collapse: collapse; margin: 0.5rem 0 1rem 0; }
-  th, td { border: 1px solid #ddd; padding: 0.15rem 0.6rem; text-align: left; }
-  .none { color: #777; font-style: italic; }
-  .swatch { padding: 0.1rem 0.4rem; border-radius: 0.3rem; font-weight: bold; }
-  ul.chains { list-style: none; padding-left: 0; }
+# The look of the `render` page: the figure styles it shares with the `serve` page, and its own.
+FIGURES_CSS = Path(__file__).parent / "static" / "figures.css"
+PAGE_STYLE = f"""<style>
+{FIGURES_CSS.read_text(encoding="utf8")}
+  article.spacy-jmt-doc {{ margin: 0 0 4rem 0; }}
+  article.spacy-jmt-doc > h2 {{ border-bottom: 2px solid #888; }}
+  section {{ margin: 1rem 0; border-top: 1px solid #ddd; }}
+  section summary {{ font-size: 1.05rem; font-weight: bold; margin: 0.8rem 0; cursor: pointer; }}
 </style>"""
 
 

@@ -49,7 +49,7 @@ from spacy.language import Language
 
 from .contract import doc_to_dict
 from .figures import communicates, jmt_components
-from .render import doc_sections
+from .render import FIGURES_CSS, doc_sections
 
 PAGE = Path(__file__).parent / "static" / "index.html"
 T = TypeVar("T")
@@ -419,7 +419,9 @@ def create_app(nlp: Language, settings: Optional[ServeSettings] = None) -> FastA
     settings = settings or ServeSettings()
     annotator = Annotator(nlp, settings)
     meta = pipeline_meta(nlp, settings)
-    page = PAGE.read_text(encoding="utf8")
+    page = PAGE.read_text(encoding="utf8").replace(
+        "/* FIGURES_CSS */", FIGURES_CSS.read_text("utf8")
+    )
     app = FastAPI(
         title=f"spacy-jmt: {meta.name or 'pipeline'}",
         version=meta.version or "0",

@@ -28,16 +28,26 @@ def make_examples(nlp, n=4):
     return examples
 
 
-def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
+def blank(tasks):
+    """A pipeline with a tiny network and these tasks, from seed 0."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5}}
     nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    return nlp
+
+
+def fit(nlp, examples, n_iter):
+    optimizer = Adam(0.01)
+    for _ in range(n_iter):
+        nlp.update(examples, sgd=optimizer)
+
+
+def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
+    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5}}
+    nlp = blank(tasks)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(60):
-        nlp.update(examples, sgd=optimizer)
+    fit(nlp, examples, 60)
     doc = nlp(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))
     assert get_clusters(doc) == CLUSTERS  # the pronouns link across the sentence boundary
     assert 0.5 < doc.spans["coref_clusters_1"].attrs["score"] <= 1.0
@@ -79,22 +89,18 @@ def test_antecedent_scores_look_back_a_bounded_window():
 def test_the_mentions_task_feeds_coreference_candidates():
     """HMTL's stack: with a top_ratio that keeps a single scored candidate per doc, the
     clusters are only right because the mentions task's spans are candidates too."""
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
     tasks = {
         "mentions": {"kind": "mentions", "level": 1, "max_width": 3},
         "coref": {"kind": "coreference", "level": 2, "max_width": 3, "top_ratio": 0.05,
                   "mentions_task": "mentions"},
     }  # fmt: skip
-    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    nlp = blank(tasks)
     examples = make_examples(nlp)
     for eg in examples:
         ref = eg.reference
         ref.spans["mentions"] = [Span(ref, s, e, "PER") for cluster in CLUSTERS for s, e in cluster]
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(60):
-        nlp.update(examples, sgd=optimizer)
+    fit(nlp, examples, 60)
     doc = nlp(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))
     assert sorted((s.start, s.end) for s in doc.spans["mentions"]) == sorted(sum(CLUSTERS, []))
     assert get_clusters(doc) == CLUSTERS
@@ -129,10 +135,8 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
 
     words = ["Anne", "met", "Mary", "and", "then", "she", "left", "."]
     clusters = [[(0, 1), (5, 6)], [(2, 3)]]
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
     tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 2, "top_ratio": 1.0}}
-    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    nlp = blank(tasks)
     examples = []
     for _ in range(4):
         starts = [True] + [False] * (len(words) - 1)
@@ -150,9 +154,7 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
     monkeypatch.setattr(
         coreference, "weighted_loss", lambda x, *a: scored.append(len(x)) or real_loss(x, *a)
     )
-    optimizer = Adam(0.01)
-    for _ in range(40):
-        nlp.update(examples, sgd=optimizer)
+    fit(nlp, examples, 40)
     assert set(scored) == {3}  # the three gold mentions, not the 15 spans of the text
     found = get_clusters(nlp(Doc(nlp.vocab, words=words, sent_starts=starts)))
     she = next(cluster for cluster in found if (5, 6) in cluster)
@@ -165,16 +167,12 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
     """Any doc (empty, one word, no mention-like words, far longer than the antecedent
     window) decodes to disjoint clusters of valid spans inside one sentence each; a doc
     without gold clusters adds no coreference loss."""
-    fix_random_seed(0)
-    nlp = spacy.blank("en")
     tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5,
                        "max_antecedents": 4}}  # fmt: skip
-    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    nlp = blank(tasks)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
-    optimizer = Adam(0.01)
-    for _ in range(30):
-        nlp.update(examples, sgd=optimizer)
+    fit(nlp, examples, 30)
     long_words = (WORDS * 25)[:220]  # 220 tokens, 24 sentences: far past 4 antecedents
     docs = [
         Doc(nlp.vocab, words=long_words, sent_starts=[w == "Anne" or i == 0 for i, w in
