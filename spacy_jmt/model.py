@@ -5,11 +5,12 @@ after `initialize` (or from the saved cfg), so the builder returns a model witho
 `attach_network` adds it later. This module imports torch only inside `attach_network`.
 """
 
+import contextlib
 from typing import Any, Callable, Dict, List, Optional, Tuple, cast
 
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .layers import STRUCTURES
@@ -127,11 +128,40 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
     )
+    wrapper.shims[0] = AveragedPyTorchShim(network)
     if model.has_ref("network"):
         model.layers[model.layers.index(model.get_ref("network"))] = wrapper
     else:
         model.layers.append(wrapper)
     model.set_ref("network", wrapper)
+
+
+class AveragedPyTorchShim(PyTorchShim):
+    """Thinc's PyTorch shim, able to run with the optimizer's parameter averages.
+
+    With `use_averages = true`, Thinc's optimizer keeps a moving average of every parameter,
+    keyed `(shim.id, name)` for a torch module, and spaCy evaluates and saves the pipeline
+    inside `nlp.use_params(optimizer.averages)`. Thinc's own shim looks the averages up under
+    other keys ("pytorch_<id>_<name>"), so the torch network would always run with its raw
+    weights; this one finds them.
+    """
+
+    @contextlib.contextmanager
+    def use_params(self, params):
+        averaged = {
+            name: xp2torch(params[(self.id, name)], device=self.device)
+            for name, _ in self._model.named_parameters()
+            if (self.id, name) in params
+        }
+        if not averaged:
+            yield
+            return
+        backup = {k: v.clone() for k, v in self._model.state_dict().items()}
+        self._model.load_state_dict(averaged, strict=False)
+        try:
+            yield
+        finally:
+            self._model.load_state_dict(backup)
 
 
 def get_torch_network(model: Model):

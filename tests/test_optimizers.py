@@ -35,3 +35,35 @@ def test_packaged_model_path_errors():
 def test_packaged_model_path():
     path = spacy_registry.resolve({"p": {"@misc": "spacy-jmt.packaged_model_path.v1"}})["p"]
     assert path.endswith("model")
+
+
+def test_parameter_averages_reach_the_torch_network():
+    """With use_averages, evaluating inside nlp.use_params runs the averaged weights of the
+    torch network (not only of the Thinc tok2vec), and the raw weights come back after."""
+    import spacy
+    from spacy.training import Example
+    from thinc.api import Adam
+    from tiny_data import TINY_MODEL
+
+    from spacy_jmt.model import get_torch_network
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("jmt", config={"tasks": {"tag": {"kind": "tagging", "attr": "TAG"}},
+                                "model": TINY_MODEL})  # fmt: skip
+    words = ["I", "like", "green", "apples", "."]
+    examples = [Example.from_dict(nlp.make_doc(" ".join(words)),
+                                  {"words": words, "tags": ["PRP", "VBP", "JJ", "NNS", "."]})]  # fmt: skip
+    optimizer = Adam(0.01, use_averages=True)
+    nlp.initialize(lambda: examples, sgd=optimizer)
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer)
+    network = get_torch_network(nlp.get_pipe("jmt").model)
+    raw = {k: v.clone() for k, v in network.state_dict().items()}
+    with nlp.use_params(optimizer.averages):
+        inside = {k: v.clone() for k, v in network.state_dict().items()}
+    changed = [k for k in raw if not bool((raw[k] == inside[k]).all())]
+    assert changed, "the averaged weights never reached the torch network"
+    shim_id = nlp.get_pipe("jmt").model.get_ref("network").shims[0].id
+    name = changed[0]
+    numpy.testing.assert_allclose(inside[name].numpy(), optimizer.averages[(shim_id, name)])
+    assert all(bool((raw[k] == v).all()) for k, v in network.state_dict().items())
