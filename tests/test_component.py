@@ -18,6 +18,7 @@ import pytest
 import spacy
 import torch
 from spacy.language import Language
+from spacy.lookups import Lookups
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import fix_random_seed
@@ -907,6 +908,38 @@ def test_lemma_lookup_gives_seen_forms_their_training_lemma_by_pos(tmp_path):
     doc = Doc(nlp.vocab, words=["saw", "them", "cuts"])  # no pos: the form's commonest lemma
     task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
     assert [t.lemma_ for t in doc] == ["see", "they", "cut"]
+
+
+def test_lemma_rules_serve_unseen_forms_of_the_parts_of_speech_they_cover(tmp_path):
+    """With `rules`, a form the training table does not know goes to spaCy's rule lemmatizer
+    (the vocab's tables, saved with the pipeline) where its part of speech has rules; the
+    trees answer for the others. Without the tables, initialize says what to install."""
+    nlp = spacy.blank("en")
+    tasks = {"lemma": {"kind": "lemma", "level": 1, "rules": True, "min_tree_freq": 1}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    data = [(["we", "saw", "them"], ["PRON", "VERB", "PRON"], ["we", "see", "they"])]
+    examples = [
+        Example(Doc(nlp.vocab, words=w), Doc(nlp.vocab, words=w, pos=p, lemmas=lemmas))
+        for w, p, lemmas in data
+    ]
+    with pytest.raises(ValueError, match="spacy-lookups-data"):
+        nlp.initialize(lambda: examples)
+    lookups = Lookups()
+    lookups.add_table("lemma_rules", {"verb": [["ing", ""], ["ing", "e"]], "noun": [["s", ""]]})
+    lookups.add_table("lemma_index", {"verb": ["make", "walk"], "noun": ["cat"]})
+    lookups.add_table("lemma_exc", {"verb": {"went": ["go"]}})
+    nlp.vocab.lookups = lookups
+    nlp.initialize(lambda: examples)
+    nlp.to_disk(tmp_path / "p")
+    loaded = spacy.load(tmp_path / "p")
+    task = loaded.get_pipe("jmt").tasks[0]
+    identity = next(i for i, label in enumerate(task.labels) if label == "(m 0 0 () ())")
+    words, pos = ["saw", "making", "went", "Cats", "us"], ["VERB", "VERB", "VERB", "NOUN", "PRON"]
+    logits = torch.full((1, len(words), len(task.labels)), -10.0)
+    logits[0, :, identity] = 10.0  # the trees would keep every form
+    doc = Doc(loaded.vocab, words=words, pos=pos)
+    task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
+    assert [t.lemma_ for t in doc] == ["see", "make", "go", "cat", "us"]
 
 
 def test_word_dropout_zeroes_whole_tokens_in_training_only():

@@ -13,17 +13,27 @@ part of speech takes its most frequent training lemma instead, as Stanza's lemma
 (on UD EWT 90% of the dev tokens are such forms, and their training lemma is right for 99.7%
 of them); the trees serve the other forms. A doc without `token.pos` looks up the form alone.
 The trees and the table are learned at `initialize` and saved with the component (`state`).
+
+With `rules`, a form the table does not know goes to spaCy's rule lemmatizer before the trees:
+suffix rules, exceptions and a word index per part of speech (`lemma_rules`, `lemma_exc`,
+`lemma_index`, from `spacy-lookups-data` through `[initialize.lookups]`; they are saved with
+the pipeline's vocab). It knows words that the training data never showed, where the trees
+only know suffixes; it answers for the parts of speech its tables have (for English: nouns,
+verbs, adjectives, adverbs) and the trees answer for the others.
 """
 
 from collections import Counter
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 import numpy
+from spacy.lang.en.lemmatizer import EnglishLemmatizer
+from spacy.pipeline import Lemmatizer
 from spacy.pipeline._edit_tree_internals.edit_trees import EditTrees
 from spacy.scorer import Scorer
 from spacy.strings import StringStore
-from spacy.tokens import Doc
+from spacy.tokens import Doc, Token
 from spacy.training import Example
+from spacy.vocab import Vocab
 
 from .tagging import MISSING, TokenTask
 
@@ -35,11 +45,13 @@ class LemmaTask(TokenTask):
     min_tree_freq (int): Learn only the trees seen at least this often in the training data
         (spaCy's default: 3; on UD EWT train, 531 of 1,938 trees, 99.2% of the tokens).
     lookup (bool): Give forms seen in training (with the token's `pos`) their training lemma.
+    rules (bool): Give the other forms to spaCy's rule lemmatizer, for the parts of speech
+        that the vocab's `lemma_rules`, `lemma_exc` and `lemma_index` tables cover.
     """
 
     kind = "lemma"
     assigns = ("token.lemma",)
-    settings = {"top_k": 3, "min_tree_freq": 3, "lookup": True}
+    settings = {"top_k": 3, "min_tree_freq": 3, "lookup": True, "rules": False}
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
@@ -52,6 +64,7 @@ class LemmaTask(TokenTask):
         self._ids: Dict[str, int] = {}  # label (the tree as a string) -> tree id
         self._counts: Dict[str, int] = {}  # label -> occurrences observed at initialize
         self._lemma_counts: Dict[str, Counter] = {}  # lookup key -> lemma -> occurrences
+        self._rules: Optional[RuleLemmas] = None
 
     @property
     def trees(self) -> EditTrees:
@@ -85,6 +98,8 @@ class LemmaTask(TokenTask):
     def observe(self, example: Example) -> None:
         """Keep the trees of the training data (and their strings) in `state`: trees are
         only ever appended, and refer to each other by their index."""
+        if self.cfg["rules"] and self._rules is None:
+            self._rules = RuleLemmas(example.predicted.vocab, self.name)  # tables or an error
         for label in self.gold(example):
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + 1
@@ -126,11 +141,15 @@ class LemmaTask(TokenTask):
         for b, doc in enumerate(docs):
             if not len(doc):
                 continue
+            if self.cfg["rules"] and self._rules is None:
+                self._rules = RuleLemmas(doc.vocab, self.name)
             best = numpy.argsort(-logits[b, : len(doc)], axis=-1)[:, :k]
             for token, candidates in zip(doc, best):
                 if token.lemma != 0 and not overwrite:
                     continue
                 lemma = table.get(lookup_key(token.text, token.pos_))
+                if lemma is None and self._rules is not None:
+                    lemma = self._rules(token)
                 if lemma is not None:
                     token.lemma_ = lemma
                     continue
@@ -151,3 +170,32 @@ class LemmaTask(TokenTask):
 def lookup_key(form: str, pos: str) -> str:
     """RETURNS (str): The key of a form (and part of speech, "" for none) in the table."""
     return f"{form}\t{pos}"
+
+
+class RuleLemmas:
+    """spaCy's rule lemmatizer over the vocab's lookup tables, for the parts of speech they
+    cover (English: its own class, which leaves base forms alone by their morphology)."""
+
+    TABLES = ("lemma_rules", "lemma_exc", "lemma_index")
+
+    def __init__(self, vocab: Vocab, task: str):
+        lookups = vocab.lookups
+        if "lemma_rules" not in lookups.tables:
+            raise ValueError(
+                f"Task '{task}': rules = true needs the tables {', '.join(self.TABLES)} in the "
+                "vocab's lookups: install spacy-lookups-data and set [initialize.lookups] "
+                '(@misc = "spacy.LookupsDataLoader.v1", lang, tables), or set rules = false'
+            )
+        cls = EnglishLemmatizer if vocab.lang == "en" else Lemmatizer
+        self.lemmatizer = cls(vocab, None, mode="rule")
+        self.lemmatizer.initialize(lookups=lookups)
+        # A table's keys are hashed: it can say whether it has a part of speech, not list them
+        self.tables = [lookups.get_table(name) for name in self.TABLES if name in lookups.tables]
+
+    def __call__(self, token: Token) -> Optional[str]:
+        """RETURNS (Optional[str]): The token's lemma, or None for a part of speech that the
+        tables do not cover."""
+        pos = token.pos_.lower()
+        if not pos or not any(pos in table for table in self.tables):
+            return None
+        return self.lemmatizer.rule_lemmatize(token)[0]
