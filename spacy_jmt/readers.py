@@ -15,12 +15,15 @@ from .pairs import is_pair_data
 from .segmentation import copy_gold_sentences
 
 SCHEDULES = ("proportional", "uniform", "temperature")
+UNITS = ("examples", "words")
 
 
-def _check_schedule(schedule: str, temperature: float) -> None:
-    """Raise a ValueError for an unknown schedule or a temperature that is not > 0."""
+def _check_schedule(schedule: str, temperature: float, unit: str = "examples") -> None:
+    """Raise a ValueError for an unknown schedule or unit, or a temperature that is not > 0."""
     if schedule not in SCHEDULES:
         raise ValueError(f"Unknown schedule {schedule!r}; accepted: {', '.join(SCHEDULES)}")
+    if unit not in UNITS:
+        raise ValueError(f"Unknown unit {unit!r}; accepted: {', '.join(UNITS)}")
     if schedule == "temperature" and not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
@@ -48,6 +51,30 @@ def schedule_probabilities(
     weights = {name: size**exponent for name, size in sizes.items()}
     total = sum(weights.values())
     return {name: weight / total for name, weight in weights.items()}
+
+
+def draw_probabilities(
+    docs: Dict[str, List[Doc]], schedule: str, temperature: float = 1.0, unit: str = "examples"
+) -> Dict[str, float]:
+    """Compute the probability of drawing each corpus for the next example.
+
+    unit "examples": the schedule shares out the examples (schedule_probabilities over the
+    numbers of docs). unit "words": it shares out the words, so that a corpus of long
+    documents (LitBank's 2,000 words) and one of short sentences (CoNLL04's 25) get the
+    shares of the training words that the schedule gives their sizes in words: each
+    corpus's share is divided by its mean doc length and the results are renormalized.
+
+    docs (Dict[str, List[Doc]]): Corpus name -> docs (each list not empty).
+    RETURNS (Dict[str, float]): Corpus name -> probability per example; they sum to 1.
+    """
+    _check_schedule(schedule, temperature, unit)
+    if unit == "examples":
+        return schedule_probabilities({n: len(d) for n, d in docs.items()}, schedule, temperature)
+    words = {name: max(1, sum(len(doc) for doc in corpus)) for name, corpus in docs.items()}
+    shares = schedule_probabilities(words, schedule, temperature)
+    per_example = {name: shares[name] * len(docs[name]) / words[name] for name in docs}
+    total = sum(per_example.values())
+    return {name: p / total for name, p in per_example.items()}
 
 
 def _cycle(docs: List[Doc], shuffle: bool) -> Iterator[Doc]:
@@ -139,8 +166,9 @@ class MultiCorpus:
 
     proportional: a (shuffled) concatenation of all corpora, drawn without replacement.
     uniform / temperature: for each example a corpus is drawn with the probabilities of
-    schedule_probabilities, and that corpus gives its next example from a cycle of its
-    own that is reshuffled on each pass, so small corpora repeat and none is starved.
+    draw_probabilities (the schedule over the corpora's sizes in examples, or in words
+    with unit "words"), and that corpus gives its next example from a cycle of its own
+    that is reshuffled on each pass, so small corpora repeat and none is starved.
     All randomness comes from Python's random module (seeded by spaCy's fix_random_seed).
     """
 
@@ -154,6 +182,7 @@ class MultiCorpus:
         shuffle: bool = True,
         max_length: int = 0,
         gold_tokens: bool = False,
+        unit: str = "examples",
     ) -> None:
         """Initialize the reader. Files are read when it is called.
 
@@ -170,13 +199,15 @@ class MultiCorpus:
             limit.
         gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's
             (to train and evaluate for gold tokenization).
+        unit (str): What the uniform and temperature schedules share out: "examples" or
+            "words" (proportional is the same either way: every doc once per pass).
         """
         kept = {name: Path(path) for name, path in paths.items() if path}  # null: left out
         if not kept:
             raise ValueError("spacy-jmt.MultiCorpus.v1 needs at least one corpus in `paths`")
         if epoch_size < 0:
             raise ValueError(f"epoch_size must be >= 0, got {epoch_size}")
-        _check_schedule(schedule, temperature)
+        _check_schedule(schedule, temperature, unit)
         self.paths = kept
         self.schedule = schedule
         self.temperature = temperature
@@ -184,6 +215,7 @@ class MultiCorpus:
         self.shuffle = shuffle
         self.max_length = max_length
         self.gold_tokens = gold_tokens
+        self.unit = unit
 
     def read(self, nlp: Language) -> Dict[str, List[Doc]]:
         """Read the reference Docs of every corpus.
@@ -228,7 +260,7 @@ class MultiCorpus:
             everything = list(itertools.chain.from_iterable(references.values()))
             drawn = itertools.islice(_cycle(everything, self.shuffle), epoch_size)
         else:
-            probs = schedule_probabilities(sizes, self.schedule, self.temperature)
+            probs = draw_probabilities(references, self.schedule, self.temperature, self.unit)
             names = random.choices(list(probs), weights=list(probs.values()), k=epoch_size)
             cycles = {name: _cycle(docs, self.shuffle) for name, docs in references.items()}
             drawn = (next(cycles[name]) for name in names)
@@ -245,6 +277,7 @@ def create_multi_corpus(
     shuffle: bool = True,
     max_length: int = 0,
     gold_tokens: bool = False,
+    unit: str = "examples",
 ) -> Callable[[Language], Iterator[Example]]:
     """Create a reader that mixes several DocBin corpora (spacy-jmt.MultiCorpus.v1).
 
@@ -257,6 +290,7 @@ def create_multi_corpus(
         concatenation of the corpora, in order (for dev sets).
     max_length (int): As in spacy.Corpus.v1. 0 means no limit.
     gold_tokens (bool): Predicted docs get the gold tokens instead of the tokenizer's.
+    unit (str): What the uniform and temperature schedules share out: "examples" or "words".
     RETURNS (Callable[[Language], Iterator[Example]]): The reader.
     """
     return MultiCorpus(
@@ -267,4 +301,5 @@ def create_multi_corpus(
         shuffle=shuffle,
         max_length=max_length,
         gold_tokens=gold_tokens,
+        unit=unit,
     )

@@ -108,6 +108,24 @@ def test_sampling_matches_schedule(paths, nlp, schedule, temperature):
         assert draws.count(name) / len(draws) == pytest.approx(p, abs=0.02)
 
 
+def test_sampling_by_words_shares_out_the_words(tmp_path, nlp):
+    """With unit "words", uniform sampling gives two corpora equal shares of the training
+    words, whatever their doc lengths: a corpus of 10-word docs is drawn a tenth as often
+    (per example) as one of 1-word docs."""
+    paths = {}
+    for name, length in (("long", 10), ("short", 1)):
+        docs = [Doc(nlp.vocab, words=[name] * length) for _ in range(20)]
+        paths[name] = tmp_path / f"{name}.spacy"
+        DocBin(docs=docs).to_disk(paths[name])
+    fix_random_seed(0)
+    reader = create_multi_corpus(paths, schedule="uniform", unit="words", epoch_size=4000)
+    words = Counter(token.text for eg in reader(nlp) for token in eg.reference)
+    assert words["long"] / sum(words.values()) == pytest.approx(0.5, abs=0.03)
+    reader = create_multi_corpus(paths, schedule="uniform", epoch_size=4000)
+    words = Counter(token.text for eg in reader(nlp) for token in eg.reference)
+    assert words["long"] / sum(words.values()) == pytest.approx(10 / 11, abs=0.03)
+
+
 def test_small_corpus_cycles_through_all_its_docs(paths, nlp):
     fix_random_seed(3)
     reader = create_multi_corpus(paths, schedule="uniform", epoch_size=300)
@@ -187,6 +205,7 @@ def test_damaged_corpus_names_it(paths, nlp, tmp_path, cut):
         ({"paths": {"a": None}}, "at least one corpus"),
         ({"paths": {"a": "a.spacy"}, "schedule": "mixed"}, "Unknown schedule"),
         ({"paths": {"a": "a.spacy"}, "epoch_size": -1}, "epoch_size"),
+        ({"paths": {"a": "a.spacy"}, "unit": "tokens"}, "Unknown unit 'tokens'"),
     ],
 )
 def test_bad_settings(kwargs, match):
