@@ -51,8 +51,8 @@ def test_parameter_averages_reach_the_torch_network():
     nlp.add_pipe("jmt", config={"tasks": {"tag": {"kind": "tagging", "attr": "TAG"}},
                                 "model": TINY_MODEL})  # fmt: skip
     words = ["I", "like", "green", "apples", "."]
-    examples = [Example.from_dict(nlp.make_doc(" ".join(words)),
-                                  {"words": words, "tags": ["PRP", "VBP", "JJ", "NNS", "."]})]  # fmt: skip
+    tags = ["PRP", "VBP", "JJ", "NNS", "."]
+    examples = [Example.from_dict(nlp.make_doc(" ".join(words)), {"words": words, "tags": tags})]
     optimizer = Adam(0.01, use_averages=True)
     nlp.initialize(lambda: examples, sgd=optimizer)
     for _ in range(5):
