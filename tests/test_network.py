@@ -196,6 +196,28 @@ def test_successive_regularization_pulls_towards_the_anchor():
     assert drifts[1] < drifts[0]
 
 
+def test_pair_scoring_in_blocks_equals_scoring_at_once(monkeypatch):
+    """Without gradients the relation head scores pairs in blocks (bounded memory for the
+    many pairs of an untrained span level); the logits are those of one pass."""
+    import spacy_jmt.heads as heads
+
+    torch.manual_seed(0)
+    head = heads.SpanPairHead(8, 3, 4, 0, 8, 6, 5, 0.0)
+    torch.nn.init.normal_(head.W)
+    features = torch.randn(2, 10, 8)
+    starts = torch.randint(0, 9, (12,))
+    spans = torch.stack([torch.randint(0, 2, (12,)), starts, starts + 1], dim=1)
+    types = torch.randint(0, 5, (12,))
+    pairs = torch.tensor([(h, t) for h in range(12) for t in range(12) if h != t])
+    with torch.no_grad():
+        whole = head.score_pairs(features, spans, types, pairs)
+        monkeypatch.setattr(heads, "PAIR_BLOCK", 10)
+        blocked = head.score_pairs(features, spans, types, pairs)
+    assert whole.shape == (132, 3)
+    assert torch.allclose(blocked, whole, atol=1e-6)
+    assert head.score_pairs(features, spans, types, pairs[:0]).shape == (0, 3)
+
+
 def test_span_pooling_in_blocks_equals_pooling_at_once(monkeypatch):
     import spacy_jmt.heads as heads
 
