@@ -4,7 +4,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from spacy.util import load_config, load_model_from_config
+from spacy.util import load_config, load_model_from_config, registry
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.cfg"))
 
@@ -30,3 +30,14 @@ def test_syntax_config_declares_the_jmt_hierarchy():
     levels = {name: task["level"] for name, task in tasks.items()}
     assert levels["sents"] == 0
     assert levels["tag"] == levels["pos"] < levels["chunks"] < levels["dep"]
+
+
+def test_syntax_config_gives_the_lemma_task_spacys_rule_tables():
+    """The lemma task's rule fallback reads the vocab's tables: the syntax config loads them
+    at initialize from spacy-lookups-data (the vectors extra)."""
+    pytest.importorskip("spacy_lookups_data")
+    config = load_config(Path(__file__).parent.parent / "configs" / "syntax.cfg")
+    assert config["components"]["jmt"]["tasks"]["lemma"]["rules"] is True
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    lookups = registry.resolve(nlp.config.interpolate()["initialize"])["lookups"]
+    assert {"lemma_rules", "lemma_exc", "lemma_index"} <= set(lookups.tables)
