@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from spacy.util import load_config, load_model_from_config, registry
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.cfg"))
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.cfg"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)

@@ -76,6 +76,11 @@ class LemmaTask(TokenTask):
             self._ids = {self._trees.tree_to_str(i): i for i in range(len(self._trees))}
         return self._trees
 
+    def _load_rules(self, vocab: Vocab) -> None:
+        """With `rules`, build the rule lemmatizer over the vocab's tables once."""
+        if self.cfg["rules"] and self._rules is None:
+            self._rules = RuleLemmas(vocab, self.name)
+
     def _label(self, form: str, lemma: str) -> str:
         tree = self.trees.add(form, lemma)
         label = self.trees.tree_to_str(tree)
@@ -98,8 +103,7 @@ class LemmaTask(TokenTask):
     def observe(self, example: Example) -> None:
         """Keep the trees of the training data (and their strings) in `state`: trees are
         only ever appended, and refer to each other by their index."""
-        if self.cfg["rules"] and self._rules is None:
-            self._rules = RuleLemmas(example.predicted.vocab, self.name)  # tables or an error
+        self._load_rules(example.predicted.vocab)  # at initialize: the tables or an error
         for label in self.gold(example):
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + 1
@@ -141,8 +145,7 @@ class LemmaTask(TokenTask):
         for b, doc in enumerate(docs):
             if not len(doc):
                 continue
-            if self.cfg["rules"] and self._rules is None:
-                self._rules = RuleLemmas(doc.vocab, self.name)
+            self._load_rules(doc.vocab)
             best = numpy.argsort(-logits[b, : len(doc)], axis=-1)[:, :k]
             for token, candidates in zip(doc, best):
                 if token.lemma != 0 and not overwrite:
