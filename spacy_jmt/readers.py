@@ -1,6 +1,7 @@
 """A corpus reader that mixes several DocBin corpora with a sampling schedule."""
 
 import itertools
+import math
 import random
 import warnings
 from pathlib import Path
@@ -75,6 +76,33 @@ def draw_probabilities(
     per_example = {name: shares[name] * len(docs[name]) / words[name] for name in docs}
     total = sum(per_example.values())
     return {name: p / total for name, p in per_example.items()}
+
+
+def epoch_counts(
+    sizes: Dict[str, int], probs: Dict[str, float], epoch_size: int = 0
+) -> Dict[str, int]:
+    """Share out the examples of one epoch between the corpora by their probabilities.
+
+    spaCy draws the training corpus once when `[training] max_epochs` is 0 or more and
+    reshuffles that one draw every epoch, so the draw has to hold every doc: epoch_size 0
+    is the smallest epoch in which each corpus gets at least as many examples as it has
+    docs (max over i of n_i / p_i), so that a corpus the schedule holds back is still seen
+    whole, and small ones repeat. The counts are p_i * epoch_size, rounded by largest
+    remainder so that they sum to the epoch size.
+
+    sizes (Dict[str, int]): Corpus name -> number of docs.
+    probs (Dict[str, float]): Corpus name -> probability per example (sum 1).
+    epoch_size (int): Examples in the epoch; 0: the smallest that holds every doc.
+    RETURNS (Dict[str, int]): Corpus name -> examples in the epoch.
+    """
+    if not epoch_size:
+        epoch_size = max(math.ceil(sizes[name] / probs[name] - 1e-9) for name in sizes)
+    exact = {name: probs[name] * epoch_size for name in sizes}
+    counts = {name: math.floor(value) for name, value in exact.items()}
+    by_remainder = sorted(sizes, key=lambda name: counts[name] - exact[name])
+    for name in by_remainder[: epoch_size - sum(counts.values())]:
+        counts[name] += 1
+    return counts
 
 
 def _cycle(docs: List[Doc], shuffle: bool) -> Iterator[Doc]:
@@ -165,10 +193,11 @@ class MultiCorpus:
     """Draw the examples of one epoch from several DocBin corpora by a schedule.
 
     proportional: a (shuffled) concatenation of all corpora, drawn without replacement.
-    uniform / temperature: for each example a corpus is drawn with the probabilities of
-    draw_probabilities (the schedule over the corpora's sizes in examples, or in words
-    with unit "words"), and that corpus gives its next example from a cycle of its own
-    that is reshuffled on each pass, so small corpora repeat and none is starved.
+    uniform / temperature: each corpus gets its share of the epoch's examples by the
+    probabilities of draw_probabilities (the schedule over the corpora's sizes in examples,
+    or in words with unit "words"; epoch_counts), in a random order, and gives them from a
+    cycle of its own that is reshuffled on each pass, so small corpora repeat and none is
+    starved.
     All randomness comes from Python's random module (seeded by spaCy's fix_random_seed).
     """
 
@@ -191,7 +220,9 @@ class MultiCorpus:
             data switched on from the command line).
         schedule (str): "proportional", "uniform" or "temperature".
         temperature (float): The temperature T of the "temperature" schedule.
-        epoch_size (int): Examples per call (epoch); 0 is the sum of the corpus sizes.
+        epoch_size (int): Examples per call (epoch); 0 is the sum of the corpus sizes for
+            "proportional", and for the other schedules the smallest epoch in which every
+            corpus is seen whole (epoch_counts).
         shuffle (bool): Whether to shuffle; proportional without shuffling yields the
             corpora concatenated in the order of `paths`.
         max_length (int): As in spacy.Corpus.v1: longer docs are split into sentences,
@@ -253,15 +284,17 @@ class MultiCorpus:
         YIELDS (Example): The examples.
         """
         references = self.read(nlp)
-        sizes = {name: len(docs) for name, docs in references.items()}
-        epoch_size = self.epoch_size or sum(sizes.values())
         drawn: Iterator[Doc]
         if self.schedule == "proportional":
             everything = list(itertools.chain.from_iterable(references.values()))
+            epoch_size = self.epoch_size or len(everything)
             drawn = itertools.islice(_cycle(everything, self.shuffle), epoch_size)
         else:
             probs = draw_probabilities(references, self.schedule, self.temperature, self.unit)
-            names = random.choices(list(probs), weights=list(probs.values()), k=epoch_size)
+            sizes = {name: len(docs) for name, docs in references.items()}
+            counts = epoch_counts(sizes, probs, self.epoch_size)
+            names = [name for name, count in counts.items() for _ in range(count)]
+            random.shuffle(names)
             cycles = {name: _cycle(docs, self.shuffle) for name, docs in references.items()}
             drawn = (next(cycles[name]) for name in names)
         for reference in drawn:
@@ -285,7 +318,7 @@ def create_multi_corpus(
         or "" leaves the corpus out.
     schedule (str): "proportional", "uniform" or "temperature".
     temperature (float): The temperature T of the "temperature" schedule (p_i ∝ n_i^(1/T)).
-    epoch_size (int): Examples per epoch; 0 is the sum of the corpus sizes.
+    epoch_size (int): Examples per epoch; 0: every doc at least once (epoch_counts).
     shuffle (bool): Whether to shuffle; "proportional" with shuffle false is the plain
         concatenation of the corpora, in order (for dev sets).
     max_length (int): As in spacy.Corpus.v1. 0 means no limit.

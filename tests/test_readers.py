@@ -7,7 +7,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from spacy.util import fix_random_seed, load_config_from_str, registry
 
-from spacy_jmt.readers import create_multi_corpus, schedule_probabilities
+from spacy_jmt.readers import create_multi_corpus, epoch_counts, schedule_probabilities
 
 SIZES = {"big": 30, "mid": 10, "small": 3}
 
@@ -102,10 +102,37 @@ def test_sampling_matches_schedule(paths, nlp, schedule, temperature):
     fix_random_seed(42)
     reader = create_multi_corpus(paths, schedule=schedule, temperature=temperature)
     draws = [text.split()[0] for _ in range(150) for text in texts(reader, nlp)]
-    assert len(draws) == 150 * sum(SIZES.values())
     expected = schedule_probabilities(SIZES, schedule, temperature)
     for name, p in expected.items():
         assert draws.count(name) / len(draws) == pytest.approx(p, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "schedule,temperature,unit",
+    [("uniform", 1.0, "examples"), ("temperature", 2.0, "examples"), ("uniform", 1.0, "words")],
+)
+def test_one_epoch_holds_every_doc(paths, nlp, schedule, temperature, unit):
+    """spaCy draws the corpus once (max_epochs >= 0) and reshuffles that draw every epoch:
+    a schedule that holds a big corpus back must still put all of its docs in the draw,
+    or the docs left out are never trained on."""
+    fix_random_seed(0)
+    reader = create_multi_corpus(paths, schedule=schedule, temperature=temperature, unit=unit)
+    seen = Counter(texts(reader, nlp))
+    assert set(seen) == {f"{name} {i}" for name, size in SIZES.items() for i in range(size)}
+    probs = schedule_probabilities(SIZES, schedule, temperature)
+    counts = Counter(text.split()[0] for text in seen.elements())
+    assert counts["big"] == 30 and counts["small"] == round(probs["small"] * sum(counts.values()))
+
+
+def test_epoch_counts():
+    sizes = {"a": 100, "b": 10}
+    assert epoch_counts(sizes, {"a": 0.8, "b": 0.2}) == {"a": 100, "b": 25}
+    assert epoch_counts(sizes, {"a": 0.5, "b": 0.5}) == {"a": 100, "b": 100}
+    assert epoch_counts(sizes, {"a": 0.99, "b": 0.01}) == {"a": 990, "b": 10}
+    assert epoch_counts(sizes, {"a": 0.5, "b": 0.5}, epoch_size=7) in (
+        {"a": 4, "b": 3}, {"a": 3, "b": 4},
+    )
+    assert sum(epoch_counts(sizes, {"a": 1 / 3, "b": 2 / 3}, epoch_size=100).values()) == 100
 
 
 def test_sampling_by_words_shares_out_the_words(tmp_path, nlp):
