@@ -22,7 +22,8 @@ from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import serialization
 from .growth import SuccessiveRegularization, check_tasks, copy_weights, freeze_levels, load_source
-from .model import attach_network
+from .layers import LOG_VARIANCES
+from .model import attach_network, get_torch_network
 from .segmentation import Segmenter, copy_gold_sentences
 
 DEFAULT_JMT_MODEL = """
@@ -321,6 +322,7 @@ class JMT(TrainablePipe):
                    for k, v in out.items()}
             for name, out in outputs.items()
         }  # fmt: skip
+        log_variances = leaves.get(LOG_VARIANCES, {})  # loss_weights = "uncertainty"
         total = None
         for task in self.tasks:
             loss = task.loss(examples, leaves)
@@ -328,6 +330,9 @@ class JMT(TrainablePipe):
                 continue
             key = f"{self.name}:{task.name}"
             losses[key] = losses.get(key, 0.0) + loss.item()
+            if task.name in log_variances:  # Kendall et al. 2018
+                s = log_variances[task.name][0]
+                loss = torch.exp(-s) * loss + s / 2
             total = task.weight * loss if total is None else total + task.weight * loss
         if total is None:
             return losses
@@ -342,6 +347,18 @@ class JMT(TrainablePipe):
         if sgd is not None:
             self.finish_update(sgd)
         return losses
+
+    def loss_weights(self) -> Dict[str, float]:
+        """The loss weights learned with the model setting `loss_weights = "uncertainty"`.
+
+        RETURNS (Dict[str, float]): Task name -> exp(-s), the factor on its loss (before
+            its configured "weight"); empty with fixed weights.
+        """
+        self._check_initialized()
+        learned = get_torch_network(self.model).log_variances
+        if learned is None:
+            return {}
+        return {name: float(s.detach()[0].neg().exp()) for name, s in learned.items()}
 
     def get_loss(self, examples: Iterable[Example], scores: Any) -> Any:
         """The losses are computed per task inside `update`, where the torch graph is."""

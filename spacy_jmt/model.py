@@ -13,7 +13,7 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
-from .layers import STRUCTURES
+from .layers import LOSS_WEIGHTS, STRUCTURES
 
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
@@ -58,6 +58,7 @@ def build_jmt_model_v2(
     label_width: int = 64,
     communication: str = "none",
     word_dropout: float = 0.0,
+    loss_weights: str = "fixed",
 ) -> Model[List[Doc], JMTOutput]:
     """Build the hierarchical multi-task model.
 
@@ -75,12 +76,18 @@ def build_jmt_model_v2(
     word_dropout (float): In training, the share of tokens whose whole word representation
         (the tok2vec output) is zeroed, the others scaled up to keep the expected value:
         the network learns not to lean on any one word (e.g. a memorized entity name).
+    loss_weights (str): How the tasks' losses are summed: "fixed" (each by its task's
+        "weight") or "uncertainty" (Kendall et al. 2018: each task also learns a log
+        variance s and adds weight * (exp(-s) * loss + s / 2), so that a task's weight
+        follows the scale of its loss; the learned exp(-s) are `JMT.loss_weights()`).
     RETURNS (Model[List[Doc], JMTOutput]): The model; call `attach_network` before use.
     """
     if not 0.0 <= word_dropout < 1.0:
         raise ValueError(f"word_dropout must be in [0, 1), got {word_dropout}")
     if communication not in STRUCTURES:
         raise ValueError(f"communication must be one of {STRUCTURES}, got {communication!r}")
+    if loss_weights not in LOSS_WEIGHTS:
+        raise ValueError(f"loss_weights must be one of {LOSS_WEIGHTS}, got {loss_weights!r}")
     return Model(
         "jmt",
         forward,
@@ -95,6 +102,7 @@ def build_jmt_model_v2(
             "label_width": label_width,
             "communication": communication,
             "word_dropout": word_dropout,
+            "loss_weights": loss_weights,
             "frozen_tok2vec": False,  # set by spacy_jmt.growth.freeze_levels
             "tok2vec_piece": TOK2VEC_PIECE,
             "sentence_group": SENTENCE_GROUP,
@@ -124,6 +132,7 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
         a["dropout"],
         a["communication"],
         head_sizes={"arc_width": a["arc_width"], "label_width": a["label_width"]},
+        loss_weights=a.get("loss_weights", "fixed"),
     )
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs

@@ -942,20 +942,23 @@ def test_lemma_rules_serve_unseen_forms_of_the_parts_of_speech_they_cover(tmp_pa
     assert [t.lemma_ for t in doc] == ["see", "make", "go", "cat", "us"]
 
 
+# A tok2vec spelled out in full, for models built by another architecture than the default.
+TOK2VEC_V2 = {
+    "@architectures": "spacy.Tok2Vec.v2",
+    "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 32,
+              "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [500, 200, 200, 200],
+              "include_static_vectors": False},
+    "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 32, "depth": 1,
+               "window_size": 1, "maxout_pieces": 3},
+}  # fmt: skip
+
+
 def test_word_dropout_zeroes_whole_tokens_in_training_only():
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    tok2vec = {
-        "@architectures": "spacy.Tok2Vec.v2",
-        "embed": {"@architectures": "spacy.MultiHashEmbed.v2", "width": 32,
-                  "attrs": ["NORM", "PREFIX", "SUFFIX", "SHAPE"], "rows": [500, 200, 200, 200],
-                  "include_static_vectors": False},
-        "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": 32, "depth": 1,
-                   "window_size": 1, "maxout_pieces": 3},
-    }  # fmt: skip
     model = {
         **TINY_MODEL, "@architectures": "spacy-jmt.JMTModel.v2", "word_dropout": 0.5,
-        "tok2vec": tok2vec,
+        "tok2vec": TOK2VEC_V2,
     }  # fmt: skip
     tasks = {"tag": {"kind": "tagging", "attr": "TAG", "level": 1}}
     nlp.add_pipe("jmt", config={"tasks": tasks, "model": model})
@@ -973,3 +976,36 @@ def test_word_dropout_zeroes_whole_tokens_in_training_only():
         spacy.registry.architectures.get("spacy-jmt.JMTModel.v2")(
             jmt.model.get_ref("tok2vec"), word_dropout=1.0
         )
+
+
+def test_uncertainty_loss_weights_are_learned_and_saved(tmp_path):
+    """loss_weights = "uncertainty" (Kendall et al. 2018): each task learns a log variance
+    s, its loss counts exp(-s) times, and the weights travel with the pipeline."""
+    fix_random_seed(0)
+    model = {**SMALL_MODEL, "@architectures": "spacy-jmt.JMTModel.v2",
+             "loss_weights": "uncertainty", "tok2vec": TOK2VEC_V2}  # fmt: skip
+    nlp = blank_jmt({"model": model})
+    nlp.initialize(lambda: examples_of(nlp))
+    jmt = nlp.get_pipe("jmt")
+    assert jmt.loss_weights() == {name: 1.0 for name in DEFAULT_TASK_NAMES}
+    train(nlp, lambda: examples_of(nlp), 60)
+    learned = jmt.loss_weights()
+    assert set(learned) == DEFAULT_TASK_NAMES
+    assert all(abs(w - 1.0) > 0.05 for w in learned.values())
+    # the tasks still learn: the overfitted tags are right
+    doc = nlp(Doc(nlp.vocab, words=TRAIN_DATA[0]["words"], spaces=TRAIN_DATA[0]["spaces"]))
+    assert [t.tag_ for t in doc] == TRAIN_DATA[0]["tags"]
+    nlp.to_disk(tmp_path / "nlp")
+    loaded = spacy.load(tmp_path / "nlp").get_pipe("jmt").loss_weights()
+    assert loaded == pytest.approx(learned)
+    assert blank_jmt().get_pipe("jmt").model.attrs["loss_weights"] == "fixed"
+    with pytest.raises(ValueError, match="loss_weights"):
+        spacy.registry.architectures.get("spacy-jmt.JMTModel.v2")(
+            jmt.model.get_ref("tok2vec"), loss_weights="learned"
+        )
+
+
+def test_fixed_loss_weights_learn_none():
+    nlp = blank_jmt()
+    nlp.initialize(lambda: examples_of(nlp))
+    assert nlp.get_pipe("jmt").loss_weights() == {}

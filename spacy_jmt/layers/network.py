@@ -19,6 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import nn
 
+from . import LOG_VARIANCES
 from .communication import TaskGraph, senders
 from .encoder import BiLSTM, Packing, Segment, pad_flat
 
@@ -57,6 +58,9 @@ class JMTNetwork(nn.Module):
         (spacy_jmt.layers.communication).
     head_sizes (Optional[Dict[str, int]]): Further widths the heads may read (the model's
         "arc_width", "label_width").
+    loss_weights (str): "fixed", or "uncertainty": one learned log variance per task
+        (Kendall et al. 2018), given in training as outputs[LOG_VARIANCES][task name]
+        (shape (1,): Thinc's optimizer takes no 0-d parameters).
     """
 
     def __init__(
@@ -69,6 +73,7 @@ class JMTNetwork(nn.Module):
         dropout: float,
         communication: str = "none",
         head_sizes: Optional[Dict[str, int]] = None,
+        loss_weights: str = "fixed",
     ):
         super().__init__()
         self.tasks = tasks
@@ -94,6 +99,11 @@ class JMTNetwork(nn.Module):
         self.graph = (
             TaskGraph(communication, tasks, width, width_in)
             if senders(communication, tasks)
+            else None
+        )
+        self.log_variances = (
+            nn.ParameterDict({t["name"]: nn.Parameter(torch.zeros(1)) for t in tasks})
+            if loss_weights == "uncertainty"
             else None
         )
         # The first level from which on only pair-level tasks sit (None: another is on top).
@@ -143,6 +153,8 @@ class JMTNetwork(nn.Module):
         for t in self.tasks:
             if t["level"] > 0 and t["name"] in outputs:
                 outputs[t["name"]]["segments"] = segments
+        if self.log_variances is not None and self.training:
+            outputs[LOG_VARIANCES] = dict(self.log_variances.items())
         return outputs
 
     def _levels(
