@@ -641,9 +641,18 @@ def weights_cli(
         Optional[Path],
         typer.Option("--output-json", help="Also write the weights as JSON to this file."),
     ] = None,
+    loss_weights: Annotated[
+        bool,
+        typer.Option(
+            "--loss-weights",
+            help="The learned loss weights instead (model setting loss_weights = "
+            '"uncertainty"): one row, each task\'s share of their sum.',
+        ),
+    ] = False,
 ) -> None:
     """Draw the learned task-to-task weights of a jmt pipeline as an SVG heatmap: receiver x
-    sender, averaged over a corpus (--corpus), or per token for one text (--text)."""
+    sender, averaged over a corpus (--corpus), or per token for one text (--text); or its
+    learned loss weights (--loss-weights)."""
     import json
 
     import spacy
@@ -652,14 +661,23 @@ def weights_cli(
 
     from .heatmap import heatmap_svg
 
-    if (corpus is None) == (text is None):
-        _fail("give exactly one of --corpus and --text")
+    if (corpus is not None) + (text is not None) + loss_weights != 1:
+        _fail("give exactly one of --corpus, --text and --loss-weights")
     if output_path.suffix.lower() != ".svg":
         _fail(f"OUTPUT must end in .svg, got {output_path}")
     try:
         nlp = spacy.load(pipeline)
         jmt: Any = nlp.get_pipe(component)
-        if corpus is not None:
+        if loss_weights:
+            learned = jmt.loss_weights()
+            if not learned:
+                _fail(f"{pipeline}: no learned loss weights (model setting loss_weights)")
+            names, total = list(learned), sum(learned.values())
+            shares = [[learned[name] / total for name in names]]
+            note = "each task's exp(-s) over their sum (Kendall et al. 2018)"
+            svg = heatmap_svg(shares, ["share"], names, "learned loss weights", "", "task", note)
+            data = {"tasks": names, "loss_weights": learned}
+        elif corpus is not None:
             gold = list(DocBin().from_disk(corpus).get_docs(nlp.vocab))
             gold = gold[:n_docs] if n_docs else gold
             docs = [nlp.make_doc(doc.text) for doc in tqdm(gold, desc="tokenizing", leave=False)]

@@ -22,6 +22,7 @@ def heatmap_svg(
     title: str = "",
     row_axis: str = "receiver",
     column_axis: str = "sender",
+    note: str = "↓ receiver; each row sums to 1 over what it may hear",
 ) -> str:
     """Draw a matrix of values in [0, 1] as an SVG heatmap with labelled axes.
 
@@ -31,6 +32,7 @@ def heatmap_svg(
     title (str): A title above the map.
     row_axis (str): The name of the row axis.
     column_axis (str): The name of the column axis.
+    note (str): A line under the map.
     RETURNS (str): The SVG document.
     """
     if len(values) != len(rows) or any(len(row) != len(columns) for row in values):
@@ -67,7 +69,6 @@ def heatmap_svg(
             colour = "white" if v > 0.55 else "black"
             attrs = f'text-anchor="middle" fill="{colour}"'
             out.append(_text(x0 + CELL / 2, y0 + CELL / 2 + 0.35 * FONT, f"{v:.2f}", attrs))
-    note = f"↓ {row_axis}; each row sums to 1 over what it may hear"
     out.append(_text(FONT, top + CELL * len(rows) + 2 * FONT, note, 'font-style="italic"'))
     out.append("</svg>")
     return "\n".join(out) + "\n"

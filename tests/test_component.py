@@ -998,6 +998,16 @@ def test_uncertainty_loss_weights_are_learned_and_saved(tmp_path):
     nlp.to_disk(tmp_path / "nlp")
     loaded = spacy.load(tmp_path / "nlp").get_pipe("jmt").loss_weights()
     assert loaded == pytest.approx(learned)
+    from typer.testing import CliRunner
+
+    from spacy_jmt.cli import app
+
+    args = ["weights", str(tmp_path / "nlp"), str(tmp_path / "w.svg"), "--loss-weights",
+            "--output-json", str(tmp_path / "w.json")]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "w.svg").read_text().count("<rect") == len(DEFAULT_TASK_NAMES)
+    assert json.loads((tmp_path / "w.json").read_text())["loss_weights"] == pytest.approx(learned)
     assert blank_jmt().get_pipe("jmt").model.attrs["loss_weights"] == "fixed"
     with pytest.raises(ValueError, match="loss_weights"):
         spacy.registry.architectures.get("spacy-jmt.JMTModel.v2")(
@@ -1005,7 +1015,15 @@ def test_uncertainty_loss_weights_are_learned_and_saved(tmp_path):
         )
 
 
-def test_fixed_loss_weights_learn_none():
+def test_fixed_loss_weights_learn_none(tmp_path):
     nlp = blank_jmt()
     nlp.initialize(lambda: examples_of(nlp))
     assert nlp.get_pipe("jmt").loss_weights() == {}
+    nlp.to_disk(tmp_path / "nlp")
+    from typer.testing import CliRunner
+
+    from spacy_jmt.cli import app
+
+    args = ["weights", str(tmp_path / "nlp"), str(tmp_path / "w.svg"), "--loss-weights"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and "no learned loss weights" in result.output
