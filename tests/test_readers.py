@@ -114,7 +114,8 @@ def test_sampling_matches_schedule(paths, nlp, schedule, temperature):
 def test_one_epoch_holds_every_doc(paths, nlp, schedule, temperature, unit):
     """spaCy draws the corpus once (max_epochs >= 0) and reshuffles that draw every epoch:
     a schedule that holds a big corpus back must still put all of its docs in the draw,
-    or the docs left out are never trained on."""
+    or the docs left out are never trained on. (Every doc here has two words, so the
+    "words" unit gives the same shares as "examples".)"""
     fix_random_seed(0)
     reader = create_multi_corpus(paths, schedule=schedule, temperature=temperature, unit=unit)
     seen = Counter(texts(reader, nlp))
