@@ -109,13 +109,17 @@ def eisner_decode(scores: np.ndarray) -> np.ndarray:
     return heads[1:]
 
 
-def bio_viterbi(log_probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
+def bio_viterbi(
+    log_probs: np.ndarray, labels: Sequence[str], transitions: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Best tag sequence under IOB2 constraints.
 
     log_probs (np.ndarray): shape (n, L) log-probabilities (or any scores) per token and tag.
         NaN counts as -inf.
     labels (Sequence[str]): the L tag names: "O", "B-X", "I-X" for any types X. Tags that are none
         of these forms are treated like "O".
+    transitions (Optional[np.ndarray]): shape (L, L) finite scores added for tag i followed by
+        tag j (a linear-chain CRF's); None for none.
     RETURNS (np.ndarray): int64 shape (n,) tag indices. Valid: an "I-X" only directly after "B-X" or
         "I-X" of the same type X (so never first). n == 0 returns an empty array.
     """
@@ -125,18 +129,24 @@ def bio_viterbi(log_probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if log_probs.shape != (n, len(labels)):
         raise ValueError(f"log_probs has shape {log_probs.shape}, expected ({n}, {len(labels)})")
-    prefixes = np.array([_split_tag(label)[0] for label in labels], dtype=str)
-    kinds = np.array([_split_tag(label)[1] for label in labels], dtype=str)
-    inside = prefixes == "I"
+    first, allowed = bio_transitions(labels)
+    inside = ~first
     if inside.all():
         raise ValueError("bio_viterbi needs at least one tag that is not I-X")
-    continues = (prefixes[:, None] != "O") & (kinds[:, None] == kinds)
-    transitions = np.where(~inside | continues, 0.0, -np.inf)
-    emissions = _finite(log_probs)
-    # The best tag per token is the best sequence of all; if it is valid, it is the answer.
-    greedy = emissions.argmax(axis=1)
-    if not inside[greedy[0]] and np.isfinite(transitions[greedy[:-1], greedy[1:]]).all():
-        return greedy.astype(np.int64)
+    if transitions is None:
+        emissions = _finite(log_probs)
+        # The best tag per token is the best sequence of all; if it is valid, it is the answer.
+        greedy = emissions.argmax(axis=1)
+        if not inside[greedy[0]] and allowed[greedy[:-1], greedy[1:]].all():
+            return greedy.astype(np.int64)
+        transitions = np.where(allowed, 0.0, -np.inf)
+    else:
+        transitions = np.asarray(transitions, dtype=np.float64)
+        if transitions.shape != (len(labels), len(labels)):
+            raise ValueError(f"transitions has shape {transitions.shape}, expected (L, L)")
+        # Learned scores are finite; NaN and infinities become stand-ins far beyond them.
+        emissions = np.where(np.isnan(log_probs), -np.inf, log_probs).clip(-1e9, 1e9)
+        transitions = np.where(allowed, transitions, -np.inf)
     best = np.where(inside, -np.inf, emissions[0])
     backpointers = np.zeros((n, len(labels)), dtype=np.int64)
     for i in range(1, n):
@@ -148,6 +158,21 @@ def bio_viterbi(log_probs: np.ndarray, labels: Sequence[str]) -> np.ndarray:
     for i in range(n - 1, 0, -1):
         tags[i - 1] = backpointers[i, tags[i]]
     return tags
+
+
+def bio_transitions(labels: Sequence[str]) -> Tuple[np.ndarray, np.ndarray]:
+    """Which IOB2 tags may start a sequence and which may follow which.
+
+    labels (Sequence[str]): the L tag names, as for `bio_viterbi`.
+    RETURNS (Tuple[np.ndarray, np.ndarray]): bool shape (L,), the tags that may come first (all
+        but "I-X"), and bool shape (L, L), [i, j] whether tag j may follow tag i ("I-X" only
+        after "B-X" or "I-X").
+    """
+    prefixes = np.array([_split_tag(label)[0] for label in labels], dtype=str)
+    kinds = np.array([_split_tag(label)[1] for label in labels], dtype=str)
+    inside = prefixes == "I"
+    continues = (prefixes[:, None] != "O") & (kinds[:, None] == kinds)
+    return ~inside, ~inside | continues
 
 
 def bio_to_spans(tags: Sequence[str]) -> List[Tuple[int, int, str]]:

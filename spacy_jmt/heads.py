@@ -66,6 +66,46 @@ class TaggerHead(nn.Module):
         return out
 
 
+# The score of a forbidden tag or transition: low enough to carry no probability, finite so
+# that sums over paths stay defined.
+CRF_FORBIDDEN = -1e4
+
+
+class CRFTaggerHead(TaggerHead):
+    """A `TaggerHead` whose tags form a linear-chain CRF (Lample et al. 2016): its logits are
+    the emission scores, and it learns a score for every pair of neighbouring tags
+    ("transitions", (n_labels, n_labels): [i, j] for tag i followed by tag j)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        n_labels = self.out.out_features
+        self.transitions = nn.Parameter(torch.zeros(n_labels, n_labels))
+
+    def forward(self, H: torch.Tensor, packing: Packing, inputs: HeadInputs) -> Dict[str, Any]:
+        return {**super().forward(H, packing, inputs), "transitions": self.transitions}
+
+
+def crf_log_partition(
+    emissions: torch.Tensor, transitions: torch.Tensor, lengths: torch.Tensor, tags: torch.Tensor
+) -> torch.Tensor:
+    """The log of the summed exp-scores of all tag paths of a linear-chain CRF that use only
+    the permitted tags (the forward algorithm). Masking the gold tags in `tags` gives the
+    gold path's score (the log of the sum over the paths that agree with partial gold).
+
+    emissions (Tensor): (B, T, L) tag scores per token, in doc layout.
+    transitions (Tensor): (L, L) scores of tag i followed by tag j; forbidden ones very low.
+    lengths (Tensor): (B,) the tokens of each row (>= 1).
+    tags (Tensor): (B, T, L) bool, the tags permitted at each token.
+    RETURNS (Tensor): (B,) the log partition of each row.
+    """
+    scores = emissions.masked_fill(~tags, CRF_FORBIDDEN)
+    alpha = scores[:, 0]
+    for t in range(1, scores.shape[1]):
+        step = torch.logsumexp(alpha.unsqueeze(2) + transitions, dim=1) + scores[:, t]
+        alpha = torch.where((lengths > t).unsqueeze(1), step, alpha)
+    return torch.logsumexp(alpha, dim=1)
+
+
 class BiaffineHead(nn.Module):
     """Biaffine dependency scorer (Dozat and Manning 2017), bounded by sentence.
 

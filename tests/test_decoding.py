@@ -272,6 +272,28 @@ def test_bio_viterbi_matches_brute_force(problem):
     assert np.isclose(sequence_score(log_probs, tag_ids), expected, rtol=0, atol=1e-6)
 
 
+@given(bio_problems(max_n=4), st.integers(0, 2**32 - 1))
+def test_bio_viterbi_with_transitions_matches_brute_force(problem, seed):
+    log_probs, labels = problem
+    log_probs = np.nan_to_num(log_probs, nan=-5.0, neginf=-5.0)  # a CRF's scores are finite
+    transitions = np.random.default_rng(seed).normal(size=(len(labels), len(labels)))
+    tag_ids = bio_viterbi(log_probs, labels, transitions)
+    assert is_valid_bio([labels[i] for i in tag_ids])
+
+    def score(seq):
+        seq = np.array(seq, dtype=int)
+        return sequence_score(log_probs, seq) + transitions[seq[:-1], seq[1:]].sum()
+
+    valid = [
+        seq
+        for seq in itertools.product(range(len(labels)), repeat=len(log_probs))
+        if is_valid_bio([labels[i] for i in seq])
+    ]
+    if valid and len(log_probs):
+        expected = max(score(seq) for seq in valid)
+        assert np.isclose(score(tag_ids), expected, rtol=0, atol=1e-6)
+
+
 def test_bio_viterbi_edge_cases():
     labels = ["O", "B-X", "I-X"]
     assert bio_viterbi(np.zeros((0, 3)), labels).tolist() == []
@@ -284,6 +306,13 @@ def test_bio_viterbi_edge_cases():
         bio_viterbi(np.zeros((2, 1)), ["I-X"])
     with pytest.raises(ValueError):
         bio_viterbi(np.zeros((2, 2)), labels)
+    with pytest.raises(ValueError, match="transitions"):
+        bio_viterbi(np.zeros((2, 3)), labels, np.zeros((2, 2)))
+    # A learned transition can outweigh the emissions: O -> B-X costs less than O -> O here.
+    transitions = np.zeros((3, 3))
+    transitions[0, 0] = -10.0
+    log_probs = np.log([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1]])
+    assert bio_viterbi(log_probs, labels, transitions).tolist() == [0, 1]
 
 
 def spans_to_tags(spans, n):

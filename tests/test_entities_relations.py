@@ -296,3 +296,62 @@ def test_two_relation_tasks_share_doc_relations():
     scores = nlp.evaluate(examples)
     assert scores["a_rel_micro_f"] == 1.0 and scores["b_rel_micro_f"] == 1.0
     assert set(scores["a_rel_per_type"]) == {"Work_For", "Based_In"}
+
+
+def test_crf_log_partition_matches_brute_force():
+    import itertools
+
+    import torch
+
+    from spacy_jmt.heads import crf_log_partition
+
+    torch.manual_seed(0)
+    emissions, transitions = torch.randn(2, 3, 3), torch.randn(3, 3)
+    lengths = torch.tensor([3, 2])
+    permitted = torch.ones(2, 3, 3, dtype=torch.bool)
+    permitted[0, 1] = torch.tensor([False, True, False])  # row 0: the middle tag is gold
+    log_z = crf_log_partition(emissions, transitions, lengths, permitted)
+    for b, n in enumerate(lengths.tolist()):
+        paths = [
+            p
+            for p in itertools.product(range(3), repeat=n)
+            if all(permitted[b, t, p[t]] for t in range(n))
+        ]
+        scores = [
+            sum(emissions[b, t, p[t]] for t in range(n))
+            + sum(transitions[p[t - 1], p[t]] for t in range(1, n))
+            for p in paths
+        ]
+        assert torch.isclose(log_z[b], torch.logsumexp(torch.stack(scores), 0), atol=1e-5)
+
+
+def test_crf_entities_learn_save_and_score():
+    from spacy_jmt.model import get_torch_network
+
+    fix_random_seed(0)
+    config = {"tasks": {**TASKS, "ents": {**TASKS["ents"], "crf": True}}, "model": TINY_MODEL}
+    nlp = blank(config)
+    nlp.initialize(lambda: examples_of(nlp))
+    optimizer = Adam(0.01)
+    for _ in range(60):
+        nlp.update(examples_of(nlp), sgd=optimizer)
+    transitions = get_torch_network(nlp.get_pipe("jmt").model).heads["ents"].transitions
+    assert float(transitions.detach().abs().max()) > 0.1  # learned, from zeros
+    for item in DATA:
+        doc = annotate(nlp, item[0])
+        assert [(e.start, e.end, e.label_) for e in doc.ents] == item[1]
+        assert all(0.5 < s <= 1.0 for s in doc.spans["ents"].attrs["scores"])  # marginals
+        assert relations_of(doc) == gold_relations(item)
+    loaded = blank(config).from_bytes(nlp.to_bytes())
+    text = "Carl Jones lives in Paris and works for Acme Corp ."
+    assert [(e.text, e.label_) for e in annotate(loaded, text).ents] == [
+        (e.text, e.label_) for e in annotate(nlp, text).ents
+    ]
+    # Docs without the task's annotation give it no loss.
+    task = nlp.get_pipe("jmt")._task("ents")
+    unannotated = [
+        Example(Doc(nlp.vocab, words=["Bob", "ran"]), Doc(nlp.vocab, words=["Bob", "ran"]))
+    ]
+    docs = [eg.predicted for eg in unannotated]
+    outputs = nlp.get_pipe("jmt").model.predict(docs)
+    assert task.loss(unannotated, outputs) is None

@@ -211,8 +211,7 @@ class RelationTask(Task):
         if not annotated or not self.labels:
             return None
         predicted = self.spans.predict_spans(
-            {"logits": outputs[self.spans.name]["logits"].detach()},
-            [len(eg.predicted) for eg in examples],
+            outputs[self.spans.name], [len(eg.predicted) for eg in examples]
         )
         candidates: List[Candidate] = []
         gold: Dict[Tuple[int, int, int, int, int], Set[str]] = {}

@@ -7,7 +7,18 @@ Chunking is a span task whose NP chunks are also what `doc.noun_chunks` yields (
 `ChunkNounChunks`), with or without a dependency parser in the pipeline.
 """
 
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import numpy
 from spacy.scorer import Scorer
@@ -15,10 +26,14 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Example
 from spacy.vocab import Vocab
 
-from ..decoding import bio_to_spans, bio_viterbi
+from ..decoding import bio_to_spans, bio_transitions, bio_viterbi
 from ..keys import NOUN_CHUNK_LABEL
 from .base import Task
-from .tagging import TokenTask
+from .tagging import TokenTask, token_targets
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 
 def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
@@ -40,11 +55,16 @@ class SpanTask(TokenTask):
         but are all kept for scoring.
     doc_ents (bool): Also write the spans to `doc.ents` (one task per component at most).
     noun_chunk_label (str): The label that `doc.noun_chunks` yields ("" for none).
+    crf (bool): Learn the tags as a linear-chain CRF (a learned score for each pair of
+        neighbouring tags, trained on the likelihood of the whole gold sequence) instead of
+        one softmax per token; both decode with the IOB2 constraints.
     The labels are the span types; the network predicts their IOB2 tags.
     """
 
     kind = "spans"
-    settings: Dict[str, Any] = {"spans_key": None, "doc_ents": False, "noun_chunk_label": ""}
+    settings: Dict[str, Any] = {
+        "spans_key": None, "doc_ents": False, "noun_chunk_label": "", "crf": False,
+    }  # fmt: skip
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
@@ -131,18 +151,95 @@ class SpanTask(TokenTask):
             f"doc.spans['{self.key}'], {'; '.join(problems)}; they still count in the scores"
         )
 
+    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
+        if not self.cfg["crf"]:
+            return super().build_head(width_in, sizes)
+        from ..heads import CRFTaggerHead
+
+        return CRFTaggerHead(
+            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
+            sizes["label_embedding_width"], sizes["dropout"],
+        )  # fmt: skip
+
+    def loss(
+        self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
+    ) -> Optional["torch.Tensor"]:
+        """The mean token cross-entropy, or with `crf` the negative log-likelihood of each
+        doc's gold tags (summed over the paths that agree with them where some are missing)
+        per annotated token."""
+        if not self.cfg["crf"]:
+            return super().loss(examples, outputs)
+        import torch
+
+        from ..heads import crf_log_partition
+
+        logits = outputs[self.name]["logits"]
+        targets = token_targets([self.gold(eg) for eg in examples], self.tags, logits.shape[1])
+        annotated = targets >= 0
+        rows = annotated.any(dim=1)
+        if not bool(rows.any()):
+            return None
+        transitions, permitted = self._crf_constraints(outputs[self.name], logits.shape)
+        gold = permitted & (
+            ~annotated.unsqueeze(2)
+            | (targets.clamp(min=0).unsqueeze(2) == torch.arange(logits.shape[2]))
+        )
+        lengths = torch.tensor([len(eg.predicted) for eg in examples])[rows]
+        emissions, permitted, gold = logits[rows], permitted[rows], gold[rows]
+        nll = crf_log_partition(emissions, transitions, lengths, permitted) - crf_log_partition(
+            emissions, transitions, lengths, gold
+        )
+        return nll.sum() / annotated.sum()
+
+    def _crf_constraints(
+        self, output: Dict[str, Any], shape: Tuple[int, ...]
+    ) -> Tuple["torch.Tensor", "torch.Tensor"]:
+        """RETURNS: the learned transitions with the IOB2-invalid ones forbidden, and the tags
+        permitted per token of a (B, T, L) batch ("I-X" never first)."""
+        import torch
+
+        from ..heads import CRF_FORBIDDEN
+
+        first, allowed = (torch.from_numpy(mask) for mask in bio_transitions(self.tags))
+        transitions = output["transitions"].masked_fill(~allowed, CRF_FORBIDDEN)
+        permitted = torch.ones(shape, dtype=torch.bool)
+        permitted[:, 0] = first
+        return transitions, permitted
+
+    def _tag_log_probs(self, output: Dict[str, Any], lengths: List[int]) -> "torch.Tensor":
+        """RETURNS: (B, T, L) log-probabilities of each tag per token: the softmax's, or with
+        `crf` the CRF's marginals (the gradient of the log partition by the emissions)."""
+        import torch
+
+        from ..heads import crf_log_partition
+
+        if not self.cfg["crf"]:
+            return torch.log_softmax(output["logits"].detach(), dim=-1)
+        transitions, permitted = self._crf_constraints(output, output["logits"].shape)
+        with torch.enable_grad():
+            emissions = output["logits"].detach().requires_grad_()
+            log_z = crf_log_partition(
+                emissions, transitions.detach(), torch.tensor(lengths).clamp(min=1), permitted
+            )
+            (marginals,) = torch.autograd.grad(log_z.sum(), emissions)
+        return marginals.clamp(min=1e-12).log()
+
     def predict_spans(
         self, output: Dict[str, Any], lengths: List[int]
     ) -> List[List[Tuple[int, int, str, float]]]:
         """RETURNS: per doc, (start, end, label, confidence) of each predicted chunk, where the
-        confidence is the geometric mean of the chunk's tag probabilities."""
-        import torch
-
-        log_probs = torch.log_softmax(output["logits"], dim=-1).numpy()
+        confidence is the geometric mean of the chunk's tag probabilities (with `crf`, their
+        marginals)."""
+        log_probs = self._tag_log_probs(output, lengths).numpy()
+        logits = output["logits"].detach().numpy()
+        transitions = output["transitions"].detach().numpy() if self.cfg["crf"] else None
         tags = self.tags
         result = []
         for b, n in enumerate(lengths):
-            best = bio_viterbi(log_probs[b, :n], tags)
+            if transitions is None:
+                best = bio_viterbi(log_probs[b, :n], tags)
+            else:
+                best = bio_viterbi(logits[b, :n], tags, transitions)
             chosen = log_probs[b, numpy.arange(n), best]
             spans = bio_to_spans([tags[j] for j in best])
             result.append(
