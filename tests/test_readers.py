@@ -131,7 +131,8 @@ def test_epoch_counts():
     assert epoch_counts(sizes, {"a": 0.5, "b": 0.5}) == {"a": 100, "b": 100}
     assert epoch_counts(sizes, {"a": 0.99, "b": 0.01}) == {"a": 990, "b": 10}
     assert epoch_counts(sizes, {"a": 0.5, "b": 0.5}, epoch_size=7) in (
-        {"a": 4, "b": 3}, {"a": 3, "b": 4},
+        {"a": 4, "b": 3},
+        {"a": 3, "b": 4},
     )
     assert sum(epoch_counts(sizes, {"a": 1 / 3, "b": 2 / 3}, epoch_size=100).values()) == 100
 
