@@ -5,7 +5,7 @@ import math
 import random
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
 from spacy.language import Language
 from spacy.tokens import Doc
@@ -17,6 +17,8 @@ from .segmentation import copy_gold_sentences
 
 SCHEDULES = ("proportional", "uniform", "temperature")
 UNITS = ("examples", "words")
+# Where MultiCorpus notes each reference Doc's corpus (in Doc.user_data), for AnnealedBatcher.
+CORPUS_KEY = "spacy_jmt.corpus"
 
 
 def _check_schedule(schedule: str, temperature: float, unit: str = "examples") -> None:
@@ -105,15 +107,19 @@ def epoch_counts(
     return counts
 
 
-def _cycle(docs: List[Doc], shuffle: bool) -> Iterator[Doc]:
-    """Cycle through Docs forever, reshuffling before each pass if shuffle is set.
+T = TypeVar("T")
 
-    docs (List[Doc]): The Docs (not empty).
+
+def _cycle(items: List[T], shuffle: bool) -> Iterator[T]:
+    """Cycle through Docs (or Examples) forever, reshuffling before each pass if shuffle is
+    set.
+
+    items (List[T]): The Docs or Examples (not empty).
     shuffle (bool): Whether to shuffle each pass with Python's random module.
-    YIELDS (Doc): The next Doc.
+    YIELDS (T): The next one.
     """
     while True:
-        order = list(docs)
+        order = list(items)
         if shuffle:
             random.shuffle(order)
         yield from order
@@ -275,6 +281,8 @@ class MultiCorpus:
                 )
             if not references[name]:
                 raise ValueError(f"Corpus {name!r} has no examples: {path}")
+            for doc in references[name]:
+                doc.user_data[CORPUS_KEY] = name
         return references
 
     def __call__(self, nlp: Language) -> Iterator[Example]:
@@ -336,3 +344,91 @@ def create_multi_corpus(
         gold_tokens=gold_tokens,
         unit=unit,
     )
+
+
+class AnnealedBatcher:
+    """Annealed sampling (Stickland and Murray 2019): every epoch re-draws the corpora's
+    shares, p_i ∝ n_i ** alpha, with alpha going linearly from `start` (1: proportional)
+    to `end` (towards uniform) over the run's steps, so that the large corpora lead early
+    and the small ones get more of the later epochs.
+
+    spaCy hands the batcher the shuffled epoch of the reader each epoch (with `[training]
+    max_epochs` >= 0 the reader is called once), so the batcher is where sampling can change
+    between epochs. It groups the epoch's examples by the corpus MultiCorpus noted in each
+    reference Doc (examples of other readers are one corpus), draws as many examples as it
+    was given by the current shares (epoch_counts; a corpus held back is subsampled, one
+    brought forward repeats), and passes them in a random order to the inner batcher.
+
+    batcher (Callable): The inner batcher, e.g. spacy.batch_by_words.v1.
+    max_steps (int): The run's steps (`${training.max_steps}`), over which alpha anneals.
+    start, end (float): alpha at the first and at the last step (> 0; 1 is proportional).
+    unit (str): What the shares count: "examples" or "words" (as in MultiCorpus).
+    """
+
+    def __init__(
+        self,
+        batcher: Callable[[Iterable[Example]], Iterable[Any]],
+        max_steps: int,
+        start: float = 1.0,
+        end: float = 0.2,
+        unit: str = "examples",
+    ) -> None:
+        if max_steps <= 0:
+            raise ValueError(f"max_steps must be > 0 for annealed sampling, got {max_steps}")
+        if not (start > 0 and end > 0):
+            raise ValueError(f"start and end must be > 0, got {start} and {end}")
+        _check_schedule("temperature", 1.0, unit)
+        self.batcher = batcher
+        self.max_steps = max_steps
+        self.start = start
+        self.end = end
+        self.unit = unit
+        self.steps = 0
+
+    @property
+    def alpha(self) -> float:
+        """The exponent for the next epoch, by the steps batched so far."""
+        progress = min(1.0, self.steps / self.max_steps)
+        return self.start + (self.end - self.start) * progress
+
+    def draw(self, examples: Iterable[Example]) -> List[Example]:
+        """RETURNS (List[Example]): This epoch's examples, re-drawn by the current shares."""
+        by_corpus: Dict[str, List[Example]] = {}
+        for eg in examples:
+            by_corpus.setdefault(eg.reference.user_data.get(CORPUS_KEY, ""), []).append(eg)
+        if len(by_corpus) < 2:
+            return [eg for egs in by_corpus.values() for eg in egs]
+        docs = {name: [eg.reference for eg in egs] for name, egs in by_corpus.items()}
+        probs = draw_probabilities(docs, "temperature", 1.0 / self.alpha, self.unit)
+        sizes = {name: len(egs) for name, egs in by_corpus.items()}
+        counts = epoch_counts(sizes, probs, sum(sizes.values()))
+        cycles = {name: _cycle(egs, shuffle=True) for name, egs in by_corpus.items()}
+        names = [name for name, count in counts.items() for _ in range(count)]
+        random.shuffle(names)
+        return [next(cycles[name]) for name in names]
+
+    def __call__(self, examples: Iterable[Example]) -> Iterator[Any]:
+        for batch in self.batcher(self.draw(examples)):
+            self.steps += 1
+            yield batch
+
+
+@registry.batchers("spacy-jmt.annealed_batcher.v1")
+def create_annealed_batcher(
+    batcher: Callable[[Iterable[Example]], Iterable[Any]],
+    max_steps: int,
+    start: float = 1.0,
+    end: float = 0.2,
+    unit: str = "examples",
+) -> AnnealedBatcher:
+    """Create a batcher with annealed sampling between corpora (spacy-jmt.annealed_batcher.v1;
+    see AnnealedBatcher). Use it with spacy-jmt.MultiCorpus.v1's "proportional" schedule,
+    which gives it every doc once per epoch.
+
+    batcher (Callable): The inner batcher.
+    max_steps (int): The run's steps.
+    start, end (float): The exponent alpha of p_i ∝ n_i ** alpha at the first and last step.
+    unit (str): "examples" or "words".
+    RETURNS (AnnealedBatcher): The batcher.
+    """
+    return AnnealedBatcher(batcher, max_steps, start, end, unit)

@@ -5,9 +5,16 @@ from typing import Dict, List
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin
+from spacy.training import Example
 from spacy.util import fix_random_seed, load_config_from_str, registry
 
-from spacy_jmt.readers import create_multi_corpus, epoch_counts, schedule_probabilities
+from spacy_jmt.readers import (
+    AnnealedBatcher,
+    create_multi_corpus,
+    draw_probabilities,
+    epoch_counts,
+    schedule_probabilities,
+)
 
 SIZES = {"big": 30, "mid": 10, "small": 3}
 
@@ -287,3 +294,44 @@ def test_gold_tokens(tmp_path, nlp, gold_tokens):
     else:
         assert predicted == [token.text for token in nlp.make_doc(example.reference.text)]
         assert predicted != words  # spaCy's tokenizer splits the hyphen
+
+
+def corpus_counts(batches) -> Counter:
+    return Counter(eg.reference.text.split()[0] for batch in batches for eg in batch)
+
+
+def test_annealed_batcher_moves_the_shares_towards_uniform(paths, nlp):
+    fix_random_seed(0)
+    reader = create_multi_corpus(paths)  # proportional: every doc once per epoch
+    batch_by_5 = registry.batchers.get("spacy.batch_by_sequence.v1")(size=5)
+    batcher = registry.batchers.get("spacy-jmt.annealed_batcher.v1")(
+        batch_by_5, max_steps=9, start=1.0, end=0.2
+    )
+    assert isinstance(batcher, AnnealedBatcher)
+    epoch = list(reader(nlp))
+    first = corpus_counts(batcher(epoch))  # alpha 1: the reader's own shares
+    assert first == Counter(SIZES)
+    assert batcher.steps == 9 and batcher.alpha == pytest.approx(0.2)
+    last = corpus_counts(batcher(epoch))  # alpha 0.2: the small corpus repeats
+    docs = {name: [None] * size for name, size in SIZES.items()}
+    probs = draw_probabilities(docs, "temperature", 1 / 0.2)  # type: ignore[arg-type]
+    assert last == Counter(epoch_counts(SIZES, probs, sum(SIZES.values())))
+    assert last["small"] > SIZES["small"] and last["big"] < SIZES["big"]
+    assert sum(last.values()) == sum(SIZES.values())
+
+
+def test_annealed_batcher_passes_one_corpus_through(nlp):
+    docs = [Doc(nlp.vocab, words=["a", str(i)]) for i in range(4)]
+    examples = [Example(doc, doc) for doc in docs]  # no MultiCorpus: one corpus
+    batcher = AnnealedBatcher(lambda egs: [[eg] for eg in egs], max_steps=2)
+    assert [batch[0] for batch in batcher(examples)] == examples
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"max_steps": 0}, "max_steps must be > 0"), ({"max_steps": 5, "end": 0.0}, "> 0"),
+     ({"max_steps": 5, "unit": "tokens"}, "Unknown unit")],
+)  # fmt: skip
+def test_annealed_batcher_bad_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        AnnealedBatcher(lambda egs: egs, **kwargs)
