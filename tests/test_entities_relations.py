@@ -99,6 +99,13 @@ def test_span_scores_and_no_overlap(trained):
     assert len(covered) == len(set(covered))
 
 
+def test_spans_never_start_or_end_on_whitespace(trained):
+    for text in ("   ", "Bob  lives in  Rome .", "\tAnna Smith works for Acme Corp  in Paris ."):
+        doc = trained(text)
+        assert all(not s[0].is_space and not s[-1].is_space for s in doc.spans["ents"]), text
+    assert [e.text for e in trained("Bob  lives in Rome .").ents] == ["Bob", "Rome"]
+
+
 def test_constraints_learned_and_honoured(trained):
     jmt = trained.get_pipe("jmt")
     allowed = {tuple(t) for t in jmt.cfg["states"]["rel"]["allowed"]}
@@ -342,6 +349,8 @@ def test_crf_entities_learn_save_and_score():
         assert [(e.start, e.end, e.label_) for e in doc.ents] == item[1]
         assert all(0.5 < s <= 1.0 for s in doc.spans["ents"].attrs["scores"])  # marginals
         assert relations_of(doc) == gold_relations(item)
+    for empty in ("", "   ", "\n"):  # no tokens, or only whitespace: no spans, no error
+        assert not nlp(empty).ents
     loaded = blank(config).from_bytes(nlp.to_bytes())
     text = "Carl Jones lives in Paris and works for Acme Corp ."
     assert [(e.text, e.label_) for e in annotate(loaded, text).ents] == [

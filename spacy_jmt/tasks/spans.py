@@ -47,6 +47,22 @@ def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
     return tags
 
 
+def trim_whitespace(
+    doc: Doc, spans: List[Tuple[int, int, str, float]]
+) -> List[Tuple[int, int, str, float]]:
+    """RETURNS: the spans without the whitespace tokens at their edges (the tokenizer makes
+    one of each run of extra spaces), leaving out spans of whitespace only."""
+    trimmed = []
+    for start, end, label, score in spans:
+        while start < end and doc[start].is_space:
+            start += 1
+        while end > start and doc[end - 1].is_space:
+            end -= 1
+        if start < end:
+            trimmed.append((start, end, label, score))
+    return trimmed
+
+
 class SpanTask(TokenTask):
     """Labelled, non-overlapping spans, read from and written to `doc.spans[spans_key]`.
 
@@ -254,6 +270,7 @@ class SpanTask(TokenTask):
         for doc, spans in zip(docs, predicted):
             if len(doc) == 0:
                 continue
+            spans = trim_whitespace(doc, spans)
             ents = [Span(doc, s, e, label=label) for s, e, label, _ in spans]
             if overwrite or self.key not in doc.spans:
                 doc.spans[self.key] = SpanGroup(
