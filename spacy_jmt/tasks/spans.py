@@ -33,7 +33,6 @@ from .tagging import TokenTask, token_targets
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
 
 def spans_to_bio(spans: Iterable[Span], length: int) -> List[str]:
@@ -167,15 +166,10 @@ class SpanTask(TokenTask):
             f"doc.spans['{self.key}'], {'; '.join(problems)}; they still count in the scores"
         )
 
-    def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
-        if not self.cfg["crf"]:
-            return super().build_head(width_in, sizes)
-        from ..heads import CRFTaggerHead
+    def head_class(self) -> type:
+        from ..heads import CRFTaggerHead, TaggerHead
 
-        return CRFTaggerHead(
-            width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
-            sizes["label_embedding_width"], sizes["dropout"],
-        )  # fmt: skip
+        return CRFTaggerHead if self.cfg["crf"] else TaggerHead
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]

@@ -76,12 +76,16 @@ class TokenTask(Task):
         raise NotImplementedError
 
     def build_head(self, width_in: int, sizes: Dict[str, Any]) -> "nn.Module":
-        from ..heads import TaggerHead
-
-        return TaggerHead(
+        return self.head_class()(
             width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
             sizes["label_embedding_width"], sizes["dropout"],
         )  # fmt: skip
+
+    def head_class(self) -> type:
+        """RETURNS (type): The head's class: a `TaggerHead` or one of its subclasses."""
+        from ..heads import TaggerHead
+
+        return TaggerHead
 
     def loss(
         self, examples: List[Example], outputs: Dict[str, Dict[str, Any]]
