@@ -15,9 +15,9 @@ idle processes).
 
     python -m spacy_jmt.annotate_bench PIPELINE --chaos 20 --shards 20 --docs-per-shard 20
 
-With --chaos N, instead: N runs of `dask --workers 2`, each on a fresh LocalCluster, with one
-worker process killed (SIGKILL, by its pid) at a random moment of the run; after each run,
-every doc id must be in the output exactly once.
+With --chaos N, instead: runs of `dask --workers 2`, each on a fresh LocalCluster, until N
+of them had one worker process killed (SIGKILL, by its pid) at a random moment of the run;
+after each run, every doc id must be in the output exactly once.
 """
 
 import argparse
@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional
 import spacy
 from spacy.tokens import DocBin
 
-from .annotate import Options, annotate, load_pipeline
+from .annotate import Options, annotate, load_pipeline, local_cluster
 
 
 def write_shards(corpus: Path, folder: Path, n_shards: int, per_shard: int) -> List[str]:
@@ -85,13 +85,14 @@ def _kill_a_worker(client: Any, killed: List[int], rng: Any) -> None:
 
 
 def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: int = 0) -> None:
-    """Annotate the shards n_runs times on Dask, killing a random worker at a random time
-    in each run (between 0.5 s and 70% of the first run's length, so that the kill lands
-    before the run ends); print lost and repeated docs."""
+    """Annotate the shards on Dask until n_runs runs have had a random worker killed at a
+    random time (between 0.5 s and 70% of the shortest run so far, so that the kill lands
+    before the run ends; a run that ends first is printed and not counted); print lost and
+    repeated docs."""
     import random
     import threading
 
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     from .annotate import read_output
 
@@ -102,10 +103,9 @@ def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: i
         for line in shard.read_text("utf8").splitlines()
     )
     vocab = spacy.blank("en").vocab
-    length = 5.0
-    for run in range(n_runs):
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+    length, run, kills = 5.0, 0, 0
+    while kills < n_runs and run < 2 * n_runs:
+        cluster = local_cluster(2)
         client = Client(cluster)
         client.wait_for_workers(2)
         delay = rng.uniform(0.5, 0.7 * length)
@@ -121,12 +121,12 @@ def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: i
             client.close()
             cluster.close()
         wall = time.perf_counter() - start
-        if run == 0:
-            length = max(wall - 0.5, 1.0)
+        length = max(wall - 0.5, 1.0) if run == 0 else min(length, max(wall - 0.5, 1.0))
+        run, kills = run + 1, kills + bool(killed)
         ids = sorted(d.user_data["id"] for d in read_output(out, vocab))
         lost = len(set(expected) - set(ids))
         repeated = len(ids) - len(set(ids))
-        print(f"run {run + 1}: killed {'a worker' if killed else 'nothing (done first)'} at "
+        print(f"run {run}: killed {'a worker' if killed else 'nothing (done first)'} at "
               f"{delay:.1f} s of {wall:.1f} s; {len(ids)} docs, {lost} lost, {repeated} "
               f"repeated", flush=True)  # fmt: skip
 

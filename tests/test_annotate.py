@@ -13,7 +13,14 @@ import pytest
 import spacy
 from pipelines import TEXTS, train_showcase
 
-from spacy_jmt.annotate import AnnotateError, Options, annotate, read_output, read_shard
+from spacy_jmt.annotate import (
+    AnnotateError,
+    Options,
+    annotate,
+    local_cluster,
+    read_output,
+    read_shard,
+)
 from spacy_jmt.contract import doc_to_dict
 
 distributed = pytest.importorskip("distributed")
@@ -103,10 +110,10 @@ def test_a_killed_worker_loses_no_doc(model, tmp_path):
     """A real `distributed` worker process is killed by its pid while it holds a shard:
     the scheduler reruns that shard elsewhere, and every doc is in the output once."""
     corpus = make_corpus(tmp_path / "in", n_shards=16, per_shard=40)
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    cluster = local_cluster(2)
     client = distributed.Client(cluster)
+    trim = lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")  # noqa: E731
+    assert list(client.run(trim).values()) == [None, None]  # see local_cluster
     killed: List[int] = []
 
     def kill_a_busy_worker(result):
@@ -122,6 +129,8 @@ def test_a_killed_worker_loses_no_doc(model, tmp_path):
         address = cluster.scheduler_address
         manifest = annotate(str(corpus), tmp_path / "out", Options(model), engine="dask",
                             scheduler=address, on_shard=kill_a_busy_worker)  # fmt: skip
+        client.wait_for_workers(2, timeout=60)
+        assert list(client.run(trim).values()) == [None, None]  # the restarted one too
     finally:
         client.close()
         cluster.close()
