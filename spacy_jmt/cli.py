@@ -198,18 +198,36 @@ def evaluate_cli(
             help="Give the pipeline the gold tokens instead of its tokenizer's tokens.",
         ),
     ] = False,
+    settings: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--set",
+            "-s",
+            metavar="KEY=VALUE",
+            help="Load the pipeline with this config value changed: a dotted key, a JSON "
+            "value (a plain string otherwise), e.g. components.jmt.tasks.mentions.min_odds=2 "
+            "(inference settings: tune them on dev). Repeat for several.",
+        ),
+    ] = None,
 ) -> None:
     """Score a pipeline on several corpora with its own scorers (as `spacy evaluate` does,
     with the examples made as for training: pair data keeps its two sentences), print the
     main scores and write all of them as JSON, one object per corpus."""
     import spacy
     import srsly
+    from spacy.util import dot_to_dict
 
     from .readers import MultiCorpus
 
     paths = _parse_named(corpora, "--corpus")
+    overrides = {}
+    for key, value in _parse_named(settings or [], "--set", "KEY=VALUE").items():
+        try:
+            overrides[key] = srsly.json_loads(value)
+        except ValueError:
+            overrides[key] = value
     try:
-        nlp = spacy.load(pipeline)
+        nlp = spacy.load(pipeline, config=dot_to_dict(overrides))
     except (OSError, ValueError) as err:
         _fail(f"cannot load {pipeline}: {err}")
     results: Dict[str, Dict] = {}

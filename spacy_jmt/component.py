@@ -462,9 +462,16 @@ class JMT(TrainablePipe):
     # -- serialization (spacy_jmt.serialization) -------------------------------------------
 
     def _restore(self, cfg: Dict[str, Any]) -> None:
-        """Rebuild the tasks (and the network, if it was built) from a saved cfg."""
-        from .tasks import build_tasks
+        """Rebuild the tasks (and the network, if it was built) from a saved cfg; a task's
+        inference settings keep the values this component was created with."""
+        from .tasks import KINDS, build_tasks
 
+        for name, settings in cfg["tasks"].items():
+            given = self.cfg["tasks"].get(name, {})
+            kind = KINDS.get(settings.get("kind"))
+            for key in getattr(kind, "inference_settings", ()):
+                if key in given:
+                    settings[key] = given[key]
         self.cfg.update(cfg)
         self._set_tasks(build_tasks(self.cfg["tasks"], self.cfg["labels"], self.cfg.get("states")))
         if self.cfg["width_in"] is not None:

@@ -2,6 +2,7 @@
 
 import pickle
 
+import pytest
 import spacy
 import torch
 from spacy.tokens import Doc, DocBin, Span
@@ -9,7 +10,9 @@ from spacy.training import Example
 from spacy.util import fix_random_seed
 from thinc.api import Adam
 from tiny_data import TINY_MODEL
+from typer.testing import CliRunner
 
+from spacy_jmt.cli import app
 from spacy_jmt.tasks.mentions import candidate_grid, sentence_ids
 
 DATA = [  # fmt: skip
@@ -57,6 +60,32 @@ def test_mentions_learn_nested_spans_and_round_trip(tmp_path):
     assert [(s.start, s.end, s.label_) for s in restored.spans["mentions"]] == found
     assert len(pickle.loads(pickle.dumps(again)).spans["mentions"]) == 3
     assert len(nlp("").spans.get("mentions", [])) == 0
+
+    # min_odds is an inference setting: a loaded pipeline takes a new value from its config
+    def found_with(min_odds):
+        odds = {"components": {"jmt": {"tasks": {"mentions": {"min_odds": min_odds}}}}}
+        reloaded = spacy.load(tmp_path / "p", config=odds)
+        predicted = reloaded(Doc(reloaded.vocab, words=DATA[1][0]))
+        return {(s.start, s.end, s.label_) for s in predicted.spans["mentions"]}
+
+    assert found_with(1e9) == set()
+    lenient = found_with(1e-9)  # more candidates pass; crossing ones are still dropped
+    assert set(found) < lenient
+    # and so does `evaluate --set`, to tune it on dev
+    DocBin(docs=[eg.reference for eg in examples[1:]]).to_disk(tmp_path / "dev.spacy")
+    args = ["evaluate", str(tmp_path / "p"), "-c", f"dev={tmp_path / 'dev.spacy'}"]
+    for value, f_score in (("1", "1.0000"), ("1e9", "0.0000")):
+        setting = ["--set", f"components.jmt.tasks.mentions.min_odds={value}"]
+        result = CliRunner().invoke(app, args + setting)
+        assert result.exit_code == 0 and f"mentions_f {f_score}" in result.output, result.output
+
+
+def test_min_odds_must_be_a_positive_number():
+    nlp = spacy.blank("en")
+    for bad in (0, -1.0, "2", True):
+        tasks = {"mentions": {"kind": "mentions", "level": 1, "min_odds": bad}}
+        with pytest.raises(ValueError, match="min_odds must be a number > 0"):
+            nlp.add_pipe("jmt", name=f"jmt_{bad}", config={"tasks": tasks, "model": TINY_MODEL})
 
 
 def test_candidates_stay_inside_sentences():

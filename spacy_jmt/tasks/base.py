@@ -49,6 +49,9 @@ class Task:
     # The settings that name another task whose label embeddings this task's head reads
     # (declared dependencies: the other task sits at this level or below and runs first).
     reads_settings: tuple = ()
+    # The settings that only decoding reads: a loaded pipeline takes them from the config it
+    # is loaded with (`spacy.load(path, config=...)`), not from the saved component.
+    inference_settings: tuple = ()
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         unknown = set(cfg) - set(COMMON_SETTINGS) - set(self.settings)

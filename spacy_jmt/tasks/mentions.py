@@ -4,7 +4,8 @@ classification -> `doc.spans[<key>]` (default "mentions"), each span with a conf
 
 Every span of at most `max_width` tokens inside a sentence is a candidate; the head
 (`spacy_jmt.heads.SpanClassifierHead`) gives it a distribution over the labels and "no
-mention". A candidate is a mention where a label is more probable than "no mention"; of
+mention". A candidate is a mention where its most probable label is more than `min_odds`
+times as probable as "no mention" (an inference setting: it can change after training); of
 mentions that cross (overlap without nesting) the more confident one is kept, so mentions
 nest to any depth, as LitBank's do (up to depth 4), and never cross.
 """
@@ -35,19 +36,28 @@ class MentionTask(Task):
     negative_weight (float): The weight of a "no mention" candidate in the loss, against 1
         for a mention (a sentence of 28 tokens has 280 candidates and about 2 mentions; the
         weighted mean keeps the mentions from drowning, as SpERT's sampled negatives do).
+    min_odds (float): How many times more probable than "no mention" a candidate's best
+        label must be for it to be a mention. The negative weight tilts the network towards
+        mentions (by up to 1 / negative_weight in the odds), so values over 1 trade recall
+        for precision; tune it on dev (`spacy.load(path, config={"components": {"jmt":
+        {"tasks": {NAME: {"min_odds": ...}}}}})`), no retraining needed.
     """
 
     kind = "mentions"
     settings = {
         "spans_key": MENTIONS_KEY, "max_width": 10, "width_embedding": 20,
-        "negative_weight": 0.2,
+        "negative_weight": 0.2, "min_odds": 1.0,
     }  # fmt: skip
+    inference_settings = ("min_odds",)
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels)
         if not isinstance(self.cfg["max_width"], int) or self.cfg["max_width"] < 1:
             raise ValueError(f"Task '{name}': max_width must be an integer >= 1")
+        odds = self.cfg["min_odds"]
+        if isinstance(odds, bool) or not isinstance(odds, (int, float)) or not odds > 0:
+            raise ValueError(f"Task '{name}': min_odds must be a number > 0, not {odds!r}")
 
     @property
     def key(self) -> str:
@@ -158,7 +168,7 @@ class MentionTask(Task):
                 probs = torch.softmax(self._grid(output, first, last, False), -1)
                 best_p, best = probs[..., 1:].max(-1)
                 keep = candidate_grid(sentence, first, last, width)
-                keep &= best_p > probs[..., 0]
+                keep &= best_p > self.cfg["min_odds"] * probs[..., 0]
                 for b, t, w in torch.nonzero(keep).tolist():
                     s = first + t
                     chosen.append((float(best_p[b, t, w]), b, s, s + w + 1, int(best[b, t, w])))
