@@ -62,6 +62,17 @@ def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
     assert get_clusters(pickle.loads(pickle.dumps(again))) == CLUSTERS
     assert again.to_json()["spans"]["coref_clusters_2"][0]["start"] == again[2].idx
     assert get_clusters(nlp("")) == []
+
+    # the decision thresholds are inference settings, taken from the config at load time
+    def clusters_with(**settings):
+        config = {"components": {"jmt": {"tasks": {"coref": settings}}}}
+        reloaded = spacy.load(tmp_path / "p", config=config)
+        return get_clusters(reloaded(Doc(reloaded.vocab, words=WORDS, sent_starts=STARTS)))
+
+    unlinked = clusters_with(link_threshold=1e9, singleton_threshold=0.0)  # no link
+    assert unlinked and all(len(cluster) == 1 for cluster in unlinked)
+    assert {m for c in CLUSTERS for m in c} <= {c[0] for c in unlinked}
+    assert clusters_with(link_threshold=1e9, singleton_threshold=0.999999) == []
     texts = ["Anne saw Walter. She smiled at him.", "Walter saw Anne."] * 2
     single = [get_clusters(doc) for doc in nlp.pipe(texts)]
     assert single == [get_clusters(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=1)]
@@ -192,3 +203,15 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
     losses = nlp.update([Example(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS),
                                  Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))])  # fmt: skip
     assert "jmt:coref" not in losses or losses["jmt:coref"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "setting,match",
+    [
+        ({"link_threshold": "high"}, "link_threshold must be a number"),
+        ({"singleton_threshold": 1.0}, r"singleton_threshold must be in \[0, 1\)"),
+    ],
+)
+def test_decision_thresholds_are_checked(setting, match):
+    with pytest.raises(ValueError, match=match):
+        blank({"coref": {"kind": "coreference", "level": 1, **setting}})

@@ -18,9 +18,11 @@ logistic loss on the mention scores of every candidate (gold mentions against th
 that singletons, which LitBank annotates, are learned too. A doc whose gold mentions are
 marked partial (`doc.spans["coref_mentions"].attrs["partial"]`, GAP's three mentions per
 text) teaches only what it annotates: its gold mentions are the candidates, each ranks its
-antecedents among them, and no other span counts as a non-mention. At inference a span links to its
-best antecedent when that beats the dummy; a span that links to nothing is a singleton when
-its mention probability is over 0.5 and `singletons` is on.
+antecedents among them, and no other span counts as a non-mention. At inference a span links
+to its best antecedent when that scores over `link_threshold` (0: the dummy's score); a span
+that links to nothing is a singleton when its mention probability is over
+`singleton_threshold` and `singletons` is on. Both are inference settings: tune them on dev
+without retraining (`evaluate --set`).
 """
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -47,6 +49,10 @@ class CoreferenceTask(Task):
     top_ratio (float): Candidates kept per token of the doc, by mention score.
     max_antecedents (int): Earlier kept spans each span is compared with.
     singletons (bool): Write mentions that corefer with nothing as clusters of one.
+    link_threshold (float): The score a best antecedent must beat for a link (the dummy
+        antecedent scores 0; lower values link more, so clusters grow).
+    singleton_threshold (float): The mention probability a span that links to nothing needs
+        to be a singleton.
     pair_width (int): Width of the projected span representations the pair scorer reads.
     width_embedding (int): Width of the span-width and distance embeddings.
     negative_weight (float): The weight of a non-mention in the mention loss (as the
@@ -59,7 +65,9 @@ class CoreferenceTask(Task):
     settings = {
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "singletons": True,
         "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
+        "link_threshold": 0.0, "singleton_threshold": 0.5,
     }  # fmt: skip
+    inference_settings = ("link_threshold", "singleton_threshold")
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
@@ -69,6 +77,11 @@ class CoreferenceTask(Task):
                 raise ValueError(f"Task '{name}': {key} must be an integer >= 1")
         if not 0 < self.cfg["top_ratio"] <= self.cfg["max_width"]:
             raise ValueError(f"Task '{name}': top_ratio must be in (0, max_width]")
+        link = self.cfg["link_threshold"]
+        if isinstance(link, bool) or not isinstance(link, (int, float)):
+            raise ValueError(f"Task '{name}': link_threshold must be a number, not {link!r}")
+        if not 0 <= self.cfg["singleton_threshold"] < 1:
+            raise ValueError(f"Task '{name}': singleton_threshold must be in [0, 1)")
         self.mention_task: Optional[MentionTask] = None
 
     def link(self, tasks: Dict[str, Task]) -> None:
@@ -273,9 +286,11 @@ class CoreferenceTask(Task):
             for i in range(0, len(kept), step):  # rows in blocks; each row reads earlier spans
                 rows = slice(i, i + step)
                 pair = head.antecedent_scores(reps, mention, starts, antecedents[rows], rows)
+                pair[:, 0] += self.cfg["link_threshold"]  # the dummy: no link
                 choice += pair.argmax(1).tolist()
         finally:
             head.train(was_training)
+        probs = torch.sigmoid(mention).tolist()
         cluster_of: Dict[int, int] = {}
         clusters: List[List[int]] = []
         for i, c in enumerate(choice):
@@ -286,10 +301,9 @@ class CoreferenceTask(Task):
                     clusters.append([j])
                 cluster_of[i] = cluster_of[j]
                 clusters[cluster_of[j]].append(i)
-            elif self.cfg["singletons"] and float(mention[i]) > 0:
+            elif self.cfg["singletons"] and probs[i] > self.cfg["singleton_threshold"]:
                 cluster_of[i] = len(clusters)
                 clusters.append([i])
-        probs = torch.sigmoid(mention).tolist()
         return [
             ([kept_spans[i] for i in members], sum(probs[i] for i in members) / len(members))
             for members in clusters
