@@ -146,8 +146,7 @@ class LemmaTask(TokenTask):
             if not len(doc):
                 continue
             self._load_rules(doc.vocab)
-            best = numpy.argsort(-logits[b, : len(doc)], axis=-1)[:, :k]
-            for token, candidates in zip(doc, best):
+            for i, token in enumerate(doc):
                 if token.lemma != 0 and not overwrite:
                     continue
                 lemma = table.get(lookup_key(token.text, token.pos_))
@@ -156,7 +155,8 @@ class LemmaTask(TokenTask):
                 if lemma is not None:
                     token.lemma_ = lemma
                     continue
-                for j in candidates:
+                # the network's trees, best first: only for forms no table or rule covers
+                for j in numpy.argsort(-logits[b, i])[:k]:
                     if ids[j] is not None:
                         lemma = trees.apply(ids[j], token.text)
                         if lemma is not None:
