@@ -380,8 +380,8 @@ def local_cluster(workers: int) -> Any:
     about a tenth of the throughput. And the nanny spawns workers with
     MALLOC_TRIM_THRESHOLD_=65536, which also turns off glibc's dynamic mmap threshold
     (mallopt(3)): the tensors that torch frees at every batch go back to the OS and are
-    faulted in again at the next (82% of `--n-process 2`'s words/s with it, 99% without).
-    The settings hold for workers the nanny restarts, too."""
+    faulted in again at the next (README, "Large corpora": Dask went from 75% to 106% of
+    `--n-process 2`'s words/s). The settings hold for workers the nanny restarts, too."""
     import logging
 
     import dask

@@ -103,12 +103,13 @@ def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: i
         for line in shard.read_text("utf8").splitlines()
     )
     vocab = spacy.blank("en").vocab
-    length, run, kills = 5.0, 0, 0
+    lengths: List[float] = []  # of the runs so far, less the first 0.5 s
+    run, kills = 0, 0
     while kills < n_runs and run < 2 * n_runs:
         cluster = local_cluster(2)
         client = Client(cluster)
         client.wait_for_workers(2)
-        delay = rng.uniform(0.5, 0.7 * length)
+        delay = rng.uniform(0.5, 0.7 * min(lengths, default=5.0))
         killed: List[int] = []
         timer = threading.Timer(delay, _kill_a_worker, args=(client, killed, rng))
         start = time.perf_counter()
@@ -121,7 +122,7 @@ def chaos_runs(opts: Options, folder: Path, out_root: Path, n_runs: int, seed: i
             client.close()
             cluster.close()
         wall = time.perf_counter() - start
-        length = max(wall - 0.5, 1.0) if run == 0 else min(length, max(wall - 0.5, 1.0))
+        lengths.append(max(wall - 0.5, 1.0))
         run, kills = run + 1, kills + bool(killed)
         ids = sorted(d.user_data["id"] for d in read_output(out, vocab))
         lost = len(set(expected) - set(ids))

@@ -8,7 +8,7 @@ switches on its name. Task modules import torch only inside the methods that nee
 that building tasks (the component's constructor, the scorer) stays cheap.
 """
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Set, Type
 
 from spacy.tokens import Doc
 from spacy.training import Example
@@ -70,6 +70,13 @@ class Task:
         self.state: Dict[str, Any] = {}
         # The component's model, once it has built the network (`bind_model`).
         self._model: Optional[Any] = None
+
+    def require_number(self, key: str, ok: Callable[[float], bool], wanted: str) -> None:
+        """RAISES (ValueError): Unless the setting `key` is a number (not a bool) for which
+        `ok` holds; the message says it must be `wanted`."""
+        value = self.cfg[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
+            raise ValueError(f"Task '{self.name}': {key} must be {wanted}, not {value!r}")
 
     @property
     def reads(self) -> List[str]:

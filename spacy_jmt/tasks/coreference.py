@@ -77,11 +77,8 @@ class CoreferenceTask(Task):
                 raise ValueError(f"Task '{name}': {key} must be an integer >= 1")
         if not 0 < self.cfg["top_ratio"] <= self.cfg["max_width"]:
             raise ValueError(f"Task '{name}': top_ratio must be in (0, max_width]")
-        link = self.cfg["link_threshold"]
-        if isinstance(link, bool) or not isinstance(link, (int, float)):
-            raise ValueError(f"Task '{name}': link_threshold must be a number, not {link!r}")
-        if not 0 <= self.cfg["singleton_threshold"] < 1:
-            raise ValueError(f"Task '{name}': singleton_threshold must be in [0, 1)")
+        self.require_number("link_threshold", lambda _: True, "a number")
+        self.require_number("singleton_threshold", lambda p: 0 <= p < 1, "in [0, 1)")
         self.mention_task: Optional[MentionTask] = None
 
     def link(self, tasks: Dict[str, Task]) -> None:

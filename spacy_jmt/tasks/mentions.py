@@ -55,9 +55,7 @@ class MentionTask(Task):
         super().__init__(name, cfg, labels)
         if not isinstance(self.cfg["max_width"], int) or self.cfg["max_width"] < 1:
             raise ValueError(f"Task '{name}': max_width must be an integer >= 1")
-        odds = self.cfg["min_odds"]
-        if isinstance(odds, bool) or not isinstance(odds, (int, float)) or not odds > 0:
-            raise ValueError(f"Task '{name}': min_odds must be a number > 0, not {odds!r}")
+        self.require_number("min_odds", lambda odds: odds > 0, "a number > 0")
 
     @property
     def key(self) -> str:
