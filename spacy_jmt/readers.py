@@ -432,3 +432,53 @@ def create_annealed_batcher(
     RETURNS (AnnealedBatcher): The batcher.
     """
     return AnnealedBatcher(batcher, max_steps, start, end, unit)
+
+
+class SequentialBatcher:
+    """JMT's order of per-task passes (Hashimoto et al. 2017): each epoch trains on one
+    corpus after another, every batch from a single corpus, in `order` (the lower levels'
+    corpora first, as JMT trains POS, then chunking, then parsing, then the semantic tasks),
+    instead of one shuffled mixture. Corpora that `order` does not name follow it, in the
+    order they first appear. Within a corpus the examples keep spaCy's shuffle. Pair it
+    with the component's `successive_regularization` to hold the shared levels near where
+    the previous pass left them, as JMT does.
+
+    batcher (Callable): The inner batcher, e.g. spacy.batch_by_words.v1.
+    order (List[str]): Corpus names (those of spacy-jmt.MultiCorpus.v1's paths).
+    """
+
+    def __init__(
+        self, batcher: Callable[[Iterable[Example]], Iterable[Any]], order: List[str]
+    ) -> None:
+        if len(set(order)) != len(order):
+            raise ValueError(f"order names a corpus twice: {order}")
+        self.batcher = batcher
+        self.order = list(order)
+
+    def passes(self, examples: Iterable[Example]) -> List[List[Example]]:
+        """RETURNS (List[List[Example]]): This epoch's examples, one list per corpus, in
+        the order of the passes."""
+        by_corpus: Dict[str, List[Example]] = {}
+        for eg in examples:
+            by_corpus.setdefault(eg.reference.user_data.get(CORPUS_KEY, ""), []).append(eg)
+        rank = {name: i for i, name in enumerate(self.order)}
+        names = sorted(by_corpus, key=lambda name: rank.get(name, len(rank)))  # stable
+        return [by_corpus[name] for name in names]
+
+    def __call__(self, examples: Iterable[Example]) -> Iterator[Any]:
+        for corpus in self.passes(examples):
+            yield from self.batcher(corpus)
+
+
+@registry.batchers("spacy-jmt.sequential_batcher.v1")
+def create_sequential_batcher(
+    batcher: Callable[[Iterable[Example]], Iterable[Any]], order: List[str]
+) -> SequentialBatcher:
+    """Create a batcher that passes over the corpora one after another each epoch
+    (spacy-jmt.sequential_batcher.v1; see SequentialBatcher).
+
+    batcher (Callable): The inner batcher.
+    order (List[str]): The corpora's names, first pass first.
+    RETURNS (SequentialBatcher): The batcher.
+    """
+    return SequentialBatcher(batcher, order)

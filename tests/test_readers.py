@@ -10,6 +10,7 @@ from spacy.util import fix_random_seed, load_config_from_str, registry
 
 from spacy_jmt.readers import (
     AnnealedBatcher,
+    SequentialBatcher,
     create_multi_corpus,
     draw_probabilities,
     epoch_counts,
@@ -335,3 +336,26 @@ def test_annealed_batcher_passes_one_corpus_through(nlp):
 def test_annealed_batcher_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         AnnealedBatcher(lambda egs: egs, **kwargs)
+
+
+def test_sequential_batcher_passes_over_one_corpus_after_another(paths, nlp):
+    fix_random_seed(0)
+    epoch = list(create_multi_corpus(paths)(nlp))  # every doc once, the corpora mixed
+    batch_by_4 = registry.batchers.get("spacy.batch_by_sequence.v1")(size=4)
+    batcher = registry.batchers.get("spacy-jmt.sequential_batcher.v1")(
+        batch_by_4, order=["small", "big"]
+    )
+    assert isinstance(batcher, SequentialBatcher)
+    batches = list(batcher(epoch))
+    corpora = [{eg.reference.text.split()[0] for eg in batch} for batch in batches]
+    assert all(len(names) == 1 for names in corpora)  # no batch mixes corpora
+    passes = [names.pop() for names in corpora]
+    # "small" and "big" in the given order, then the unnamed "mid"; each corpus once, whole.
+    assert list(dict.fromkeys(passes)) == ["small", "big", "mid"]
+    assert corpus_counts(batches) == Counter(SIZES)
+    assert passes == sorted(passes, key=["small", "big", "mid"].index)
+
+
+def test_sequential_batcher_names_each_corpus_once():
+    with pytest.raises(ValueError, match="twice"):
+        SequentialBatcher(lambda egs: egs, order=["a", "a"])
