@@ -355,6 +355,13 @@ class SentencePairHead(nn.Module):
     linear layer give the logits; the softmax of the logits times a learned matrix is this
     head's own label embedding for a pair task above it.
 
+    With `attention`, the sentences first read each other, as ESIM (Chen et al. 2017) does:
+    each token x of one sentence attends over the tokens of the other (dot products), its
+    aligned vector x~ is the attention-weighted sum, and [x; x~; x - x~; x * x~] is projected
+    (Linear, ReLU) to `width`. A sentence is then the max-pool and the mean of its projected
+    tokens, and the pair is [a; b; |a - b|; a * b] (the order of the two sentences counts,
+    as entailment is directed).
+
     width_in (int): Width of the level it reads.
     n_labels (int): Number of outputs (score points or labels).
     depth (int): Own BiLSTM layers.
@@ -362,6 +369,7 @@ class SentencePairHead(nn.Module):
     label_width (int): Width of the label embedding it gives and reads; 0 for none.
     reads_pair (bool): Whether it reads the label embedding of another pair task.
     dropout (float): Dropout rate.
+    attention (bool): Whether the sentences attend to each other (ESIM's alignment).
     """
 
     def __init__(
@@ -373,11 +381,14 @@ class SentencePairHead(nn.Module):
         label_width: int,
         reads_pair: bool,
         dropout: float,
+        attention: bool = False,
     ):
         super().__init__()
         self.own = BiLSTM(width_in, width, depth, dropout) if depth else None
         width_s = width if depth else width_in
-        self.mlp = MLP(2 * width_s + (label_width if reads_pair else 0), width, dropout)
+        self.compose = MLP(4 * width_s, width, dropout) if attention else None
+        width_pair = 8 * width if attention else 2 * width_s
+        self.mlp = MLP(width_pair + (label_width if reads_pair else 0), width, dropout)
         self.out = nn.Linear(width, n_labels)
         self.label_embed = nn.Linear(n_labels, label_width, bias=False) if label_width else None
 
@@ -397,16 +408,41 @@ class SentencePairHead(nn.Module):
             H = self.own(H, packing)
         padded = packing.pad(H)  # (n_segments, longest, width), zeros for padding
         inside = torch.arange(padded.shape[1])[None, :] < packing.lengths[:, None]
-        sents = padded.masked_fill(~inside[:, :, None], float("-inf")).max(dim=1).values
         assert inputs.pairs is not None, "the network runs pair heads on pairs only"
-        a, b = sents[inputs.pairs[:, 0]], sents[inputs.pairs[:, 1]]
-        below = [e for e in inputs.reads if e is not None]
-        features = [(a - b).abs(), a * b] + below
+        first, second = inputs.pairs[:, 0], inputs.pairs[:, 1]
+        if self.compose is None:
+            sents = padded.masked_fill(~inside[:, :, None], float("-inf")).max(dim=1).values
+            a, b = sents[first], sents[second]
+            features = [(a - b).abs(), a * b]
+        else:
+            a, b = self._align(padded[first], inside[first], padded[second], inside[second])
+            features = [a, b, (a - b).abs(), a * b]
+        features += [e for e in inputs.reads if e is not None]
         logits = self.out(self.mlp(torch.cat(features, dim=-1)))
         out = {"logits": logits}
         if self.label_embed is not None:
             out["label_emb"] = self.label_embed(torch.softmax(logits, dim=-1))
         return out
+
+    def _align(
+        self, A: torch.Tensor, mask_a: torch.Tensor, B: torch.Tensor, mask_b: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A, B (Tensor): (n_pairs, longest, width) the tokens of the first and second
+        sentences; mask_a, mask_b (Tensor): (n_pairs, longest) bool, True on real tokens.
+        RETURNS: the two sentence vectors, (n_pairs, 2 * width) each."""
+        assert self.compose is not None
+        scores = A @ B.transpose(1, 2)  # (n_pairs, longest A, longest B)
+        to_b = torch.softmax(scores.masked_fill(~mask_b[:, None, :], float("-inf")), dim=2)
+        to_a = torch.softmax(scores.masked_fill(~mask_a[:, :, None], float("-inf")), dim=1)
+        aligned_a, aligned_b = to_b @ B, to_a.transpose(1, 2) @ A
+        vectors = []
+        for X, aligned, mask in ((A, aligned_a, mask_a), (B, aligned_b, mask_b)):
+            C = self.compose(torch.cat([X, aligned, X - aligned, X * aligned], dim=-1))
+            m = mask[:, :, None]
+            peak = C.masked_fill(~m, float("-inf")).max(dim=1).values
+            mean = (C * m).sum(dim=1) / m.sum(dim=1).clamp(min=1)
+            vectors.append(torch.cat([peak, mean], dim=-1))
+        return vectors[0], vectors[1]
 
 
 class SpanClassifierHead(nn.Module):

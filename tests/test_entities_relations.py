@@ -181,6 +181,10 @@ def test_round_trip_disk_and_bytes(trained, tmp_path):
         assert relations_of(annotate(loaded, item[0])) == expected
         assert relations_of(annotate(from_bytes, item[0])) == expected
     assert loaded.get_pipe("jmt").cfg["states"] == trained.get_pipe("jmt").cfg["states"]
+    # The threshold is an inference setting: a loaded pipeline takes it from its config.
+    lenient = {"components": {"jmt": {"tasks": {"rel": {"threshold": 0.0}}}}}
+    doc = annotate(spacy.load(tmp_path / "nlp", config=lenient), DATA[0][0])
+    assert len(doc._.relations) > len(relations_of(annotate(loaded, DATA[0][0])))
 
 
 def test_scores(trained):

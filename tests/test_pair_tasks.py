@@ -118,6 +118,33 @@ def test_compare_batch_equals_single_calls_and_doc_form(trained):
         assert not doc_a.has_annotation("TAG") and not doc_a.has_annotation("SENT_START")
 
 
+@pytest.fixture(scope="module")
+def trained_attention() -> Language:
+    tasks = {name: {**task, "attention": True} if "relatedness" in name or name == "entailment"
+             else task for name, task in TASKS.items()}  # fmt: skip
+    return train(blank({**CONFIG, "tasks": tasks}))
+
+
+def test_attention_overfits_pairs_and_ignores_padding(trained_attention):
+    """With ESIM's alignment the sentences attend to each other; a pair's outputs must not
+    depend on the longer pairs padded beside it in a batch."""
+    nlp = trained_attention
+    heads = [task.head for task in nlp.get_pipe("jmt").tasks if task.pair_level]
+    assert heads and all(head.compose is not None for head in heads)
+    for a, b, score, label in PAIRS:
+        doc = pair(nlp, a, b)
+        assert doc._.relatedness == pytest.approx(score, abs=0.3)
+        assert get_entailment(doc) == label
+    jmt = nlp.get_pipe("jmt")
+    docs = [(nlp.make_doc(a), nlp.make_doc(b)) for a, b, _, _ in PAIRS]
+    for (doc_a, doc_b), result in zip(docs, jmt.compare_batch(docs, batch_size=6)):
+        single = jmt.compare(doc_a, doc_b)
+        assert single["relatedness"] == pytest.approx(result["relatedness"], abs=1e-5)
+    # Swapping the sentences changes the input of a directed task.
+    a, b = docs[4]
+    assert jmt.compare(a, b)["entailment_probs"] != jmt.compare(b, a)["entailment_probs"]
+
+
 def test_compare_errors(trained):
     jmt = trained.get_pipe("jmt")
     with pytest.raises(ValueError, match="no tokens"):

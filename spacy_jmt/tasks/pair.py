@@ -4,7 +4,8 @@
 A pair is a Doc of exactly two sentences (see `spacy_jmt.pairs`); the network scores every
 doc of the batch that has two segments (its own sentence starts, or the predicted ones), and
 other docs get no pair output. Each sentence is the max-pool over time of the task's level,
-the pair is [|a - b|; a * b] (see `spacy_jmt.heads.SentencePairHead`).
+the pair is [|a - b|; a * b]; with `attention = true` the sentences first attend to each
+other, as in ESIM (see `spacy_jmt.heads.SentencePairHead`).
 
 Relatedness follows Tai et al. (2015) as JMT does: the head predicts a distribution over the
 score points 1..5, trained with the KL divergence from the gold score spread over its two
@@ -40,8 +41,13 @@ SCORE_POINTS = [str(p) for p in range(int(RELATEDNESS_MIN), int(RELATEDNESS_MAX)
 
 
 class PairTask(Task):
-    """A task over sentence pairs, with a fixed label set."""
+    """A task over sentence pairs, with a fixed label set.
 
+    attention (bool): Whether the two sentences attend to each other before they are
+        pooled (ESIM's alignment; see `spacy_jmt.heads.SentencePairHead`).
+    """
+
+    settings: Dict[str, Any] = {"attention": False}
     min_level = 1
     pair_level = True
     fixed_labels: List[str] = []
@@ -52,6 +58,7 @@ class PairTask(Task):
         return SentencePairHead(
             width_in, self.n_outputs, self.cfg["depth"], sizes["width"],
             sizes["label_embedding_width"], bool(self.reads), sizes["dropout"],
+            bool(self.cfg["attention"]),
         )  # fmt: skip
 
     def gold(self, example: Example) -> Any:
@@ -136,7 +143,7 @@ class EntailmentTask(PairTask):
     """
 
     kind = "entailment"
-    settings = {"relatedness_task": None}
+    settings = {**PairTask.settings, "relatedness_task": None}
     reads_settings = ("relatedness_task",)
     fixed_labels = list(ENTAILMENT_LABELS)
 

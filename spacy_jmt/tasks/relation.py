@@ -46,7 +46,8 @@ class RelationTask(Task):
     """Directed, labelled relations between the spans of a span task.
 
     spans_task (str): The span task whose spans are the arguments (required).
-    threshold (float): Probability at which a label is predicted for a pair.
+    threshold (float): Probability at which a label is predicted for a pair (an inference
+        setting: a loaded pipeline takes it from the config it is loaded with).
     constrain_types (bool): Predict a label only for argument types seen with it in training.
     max_spans (int): Candidate spans per sentence at most (the first ones); pairs grow with
         its square.
@@ -54,6 +55,7 @@ class RelationTask(Task):
 
     kind = "relation"
     settings = {"spans_task": None, "threshold": 0.5, "constrain_types": True, "max_spans": 50}
+    inference_settings = ("threshold",)
     min_level = 1
     communicates = True
     reads_settings = ("spans_task",)
