@@ -120,7 +120,7 @@ def test_compare_batch_equals_single_calls_and_doc_form(trained):
 
 @pytest.fixture(scope="module")
 def trained_attention() -> Language:
-    tasks = {name: {**task, "attention": True} if "relatedness" in name or name == "entailment"
+    tasks = {name: {**task, "attention": True} if task["kind"] in ("relatedness", "entailment")
              else task for name, task in TASKS.items()}  # fmt: skip
     return train(blank({**CONFIG, "tasks": tasks}))
 
