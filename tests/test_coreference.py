@@ -73,6 +73,9 @@ def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
     assert unlinked and all(len(cluster) == 1 for cluster in unlinked)
     assert {m for c in CLUSTERS for m in c} <= {c[0] for c in unlinked}
     assert clusters_with(link_threshold=1e9, singleton_threshold=0.999999) == []
+    # no span is likely enough to be an antecedent: every mention stands alone
+    alone = clusters_with(antecedent_threshold=0.999999, singleton_threshold=0.0)
+    assert alone and all(len(cluster) == 1 for cluster in alone)
     texts = ["Anne saw Walter. She smiled at him.", "Walter saw Anne."] * 2
     single = [get_clusters(doc) for doc in nlp.pipe(texts)]
     assert single == [get_clusters(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=1)]
@@ -136,9 +139,11 @@ def test_mentions_task_must_be_a_mentions_task_below():
         spacy.blank("en").add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
 
 
-def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
+@pytest.mark.parametrize("partial_mentions", [True, False])
+def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch, partial_mentions):
     """GAP-style docs: three gold mentions (marked partial), the pronoun linked to one
-    name; the rest of the text is not annotated and is not learned as non-mentions."""
+    name; the rest of the text is not annotated and is not learned as non-mentions. With
+    partial_mentions off, such docs train the antecedent ranking alone."""
     from spacy.tokens import SpanGroup
 
     from spacy_jmt.keys import COREF_MENTIONS_KEY
@@ -146,7 +151,8 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
 
     words = ["Anne", "met", "Mary", "and", "then", "she", "left", "."]
     clusters = [[(0, 1), (5, 6)], [(2, 3)]]
-    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 2, "top_ratio": 1.0}}
+    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 2, "top_ratio": 1.0,
+                       "partial_mentions": partial_mentions}}  # fmt: skip
     nlp = blank(tasks)
     examples = []
     for _ in range(4):
@@ -166,7 +172,8 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch):
         coreference, "weighted_loss", lambda x, *a: scored.append(len(x)) or real_loss(x, *a)
     )
     fit(nlp, examples, 40)
-    assert set(scored) == {3}  # the three gold mentions, not the 15 spans of the text
+    # the three gold mentions, not the 15 spans of the text; or no mention loss at all
+    assert set(scored) == ({3} if partial_mentions else set())
     found = get_clusters(nlp(Doc(nlp.vocab, words=words, sent_starts=starts)))
     she = next(cluster for cluster in found if (5, 6) in cluster)
     assert (0, 1) in she and (2, 3) not in she
@@ -210,6 +217,7 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
     [
         ({"link_threshold": "high"}, "link_threshold must be a number"),
         ({"singleton_threshold": 1.0}, r"singleton_threshold must be in \[0, 1\)"),
+        ({"antecedent_threshold": -0.1}, r"antecedent_threshold must be in \[0, 1\)"),
     ],
 )
 def test_decision_thresholds_are_checked(setting, match):
