@@ -19,10 +19,9 @@ that singletons, which LitBank annotates, are learned too. A doc whose gold ment
 marked partial (`doc.spans["coref_mentions"].attrs["partial"]`, GAP's three mentions per
 text) teaches only what it annotates: its gold mentions are the candidates, each ranks its
 antecedents among them, and no other span counts as a non-mention. At inference a span links
-to its best antecedent when that scores over `link_threshold` (0: the dummy's score), among
-the spans whose mention probability is at least `antecedent_threshold`; a span that links to
-nothing is a singleton when its mention probability is over `singleton_threshold` and
-`singletons` is on. All three are inference settings: tune them on dev
+to its best antecedent when that scores over `link_threshold` (0: the dummy's score); a span
+that links to nothing is a singleton when its mention probability is over
+`singleton_threshold` and `singletons` is on. Both are inference settings: tune them on dev
 without retraining (`evaluate --set`).
 """
 
@@ -54,8 +53,6 @@ class CoreferenceTask(Task):
         antecedent scores 0; lower values link more, so clusters grow).
     singleton_threshold (float): The mention probability a span that links to nothing needs
         to be a singleton.
-    antecedent_threshold (float): The mention probability a span needs to be anyone's
-        antecedent (0: every kept span may be one).
     pair_width (int): Width of the projected span representations the pair scorer reads.
     width_embedding (int): Width of the span-width and distance embeddings.
     negative_weight (float): The weight of a non-mention in the mention loss (as the
@@ -72,9 +69,9 @@ class CoreferenceTask(Task):
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "singletons": True,
         "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
         "partial_mentions": True,
-        "link_threshold": 0.0, "singleton_threshold": 0.5, "antecedent_threshold": 0.0,
+        "link_threshold": 0.0, "singleton_threshold": 0.5
     }  # fmt: skip
-    inference_settings = ("link_threshold", "singleton_threshold", "antecedent_threshold")
+    inference_settings = ("link_threshold", "singleton_threshold")
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
@@ -86,7 +83,6 @@ class CoreferenceTask(Task):
             raise ValueError(f"Task '{name}': top_ratio must be in (0, max_width]")
         self.require_number("link_threshold", lambda _: True, "a number")
         self.require_number("singleton_threshold", lambda p: 0 <= p < 1, "in [0, 1)")
-        self.require_number("antecedent_threshold", lambda p: 0 <= p < 1, "in [0, 1)")
         self.mention_task: Optional[MentionTask] = None
 
     def link(self, tasks: Dict[str, Task]) -> None:
@@ -288,8 +284,6 @@ class CoreferenceTask(Task):
         try:
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
             mention = scores[kept]
-            # spans too unlikely to be mentions are nobody's antecedent
-            unlikely = torch.sigmoid(mention) < self.cfg["antecedent_threshold"]
             starts = torch.tensor([s for s, _ in kept_spans])
             antecedents = self._antecedents(len(kept))
             step = max(1, 10 * BLOCK // self.cfg["max_antecedents"])
@@ -298,9 +292,6 @@ class CoreferenceTask(Task):
                 rows = slice(i, i + step)
                 pair = head.antecedent_scores(reps, mention, starts, antecedents[rows], rows)
                 pair[:, 0] += self.cfg["link_threshold"]  # the dummy: no link
-                pair[:, 1:] = pair[:, 1:].masked_fill(
-                    unlikely[antecedents[rows].clamp(min=0)], float("-inf")
-                )
                 choice += pair.argmax(1).tolist()
         finally:
             head.train(was_training)
