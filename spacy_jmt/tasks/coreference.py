@@ -68,8 +68,7 @@ class CoreferenceTask(Task):
     settings = {
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "singletons": True,
         "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
-        "partial_mentions": True,
-        "link_threshold": 0.0, "singleton_threshold": 0.5
+        "partial_mentions": True, "link_threshold": 0.0, "singleton_threshold": 0.5,
     }  # fmt: skip
     inference_settings = ("link_threshold", "singleton_threshold")
     min_level = 1
