@@ -41,3 +41,12 @@ def test_syntax_config_gives_the_lemma_task_spacys_rule_tables():
     nlp = load_model_from_config(config, auto_fill=True, validate=True)
     lookups = registry.resolve(nlp.config.interpolate()["initialize"])["lookups"]
     assert {"lemma_rules", "lemma_exc", "lemma_index"} <= set(lookups.tables)
+
+
+def test_grow_config_keeps_the_syntax_pipelines_network():
+    """grow_entities.cfg grows the pipeline that syntax.cfg trains: its model and tok2vec
+    settings must be the same, or grow_from cannot copy the trained weights."""
+    configs = Path(__file__).parent.parent / "configs"
+    syntax = load_config(configs / "syntax.cfg")["components"]["jmt"]["model"]
+    grow = load_config(configs / "grow_entities.cfg")["components"]["jmt"]["model"]
+    assert {key: grow.get(key) for key in syntax} == syntax
