@@ -10,7 +10,7 @@ embeds its labels returns "label_emb" per token, which the network hands to the 
 Each task kind builds its head in `build_head` (spacy_jmt/tasks/).
 """
 
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -567,11 +567,14 @@ class CoreferenceHead(SpanClassifierHead):
     `SpanClassifierHead`: a mention score s_m(i) per candidate span (its single output) and,
     for a span i and an earlier candidate j, s(i, j) = s_m(i) + s_m(j) + s_a(i, j), where
     s_a is an MLP over [g_i, g_j, g_i * g_j, an embedding of the token distance] of the
-    projected span representations g; the dummy antecedent (i starts a cluster or is no
-    mention) scores 0. The task prunes the candidates and picks the antecedents.
+    projected span representations g (and, with `string_match`, an embedding of how the two
+    spans' words match); the dummy antecedent (i starts a cluster or is no mention) scores 0.
+    The task prunes the candidates and picks the antecedents.
 
     width_in, depth, width, max_width, width_embedding, dropout: As SpanClassifierHead.
     pair_width (int): Width of the projection g that the pair scorer reads.
+    string_match (bool): Whether the pair scorer reads a string-match code per pair
+        (N_MATCH_CODES values, see `match_codes`).
     """
 
     def __init__(
@@ -583,12 +586,15 @@ class CoreferenceHead(SpanClassifierHead):
         width_embedding: int,
         pair_width: int,
         dropout: float,
+        string_match: bool = False,
     ):
         super().__init__(width_in, 0, depth, width, max_width, width_embedding, dropout)
         self.project = nn.Linear(self.span_width, pair_width)
         self.distance_embed = nn.Embedding(N_DISTANCE_BUCKETS, width_embedding)
+        self.match_embed = nn.Embedding(N_MATCH_CODES, width_embedding) if string_match else None
+        n_embedded = 2 if string_match else 1
         self.pair = nn.Sequential(
-            MLP(3 * pair_width + width_embedding, width, dropout), nn.Linear(width, 1)
+            MLP(3 * pair_width + n_embedded * width_embedding, width, dropout), nn.Linear(width, 1)
         )
 
     def antecedent_scores(
@@ -598,6 +604,7 @@ class CoreferenceHead(SpanClassifierHead):
         starts: torch.Tensor,
         antecedents: torch.Tensor,
         rows: slice = slice(None),
+        words: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
     ) -> torch.Tensor:
         """Score spans against their candidate antecedents.
 
@@ -607,6 +614,8 @@ class CoreferenceHead(SpanClassifierHead):
         antecedents (Tensor): (m, K) long: for the m spans `rows` of the n, the indices of
             their candidate antecedents (earlier spans); -1 where there is none.
         rows (slice): The spans scored (all by default; a block of them for long docs).
+        words (Optional[Tuple[Tensor, Tensor]]): (n,) long ids of the n spans' lowercased
+            texts and of their last words (`match_codes`); required with `string_match`.
         RETURNS (Tensor): (m, K + 1): column 0 the dummy antecedent (0), then s(i, j);
             -inf where there is no antecedent.
         """
@@ -615,13 +624,33 @@ class CoreferenceHead(SpanClassifierHead):
         g = self.project(reps)
         gi, gj = g[rows][:, None, :].expand(-1, j.shape[1], -1), g[j]
         distance = self.distance_embed(distance_buckets(starts[rows][:, None] - starts[j]))
-        scores = self.pair(torch.cat([gi, gj, gi * gj, distance], -1)).squeeze(-1)
+        pair = [gi, gj, gi * gj, distance]
+        if self.match_embed is not None:
+            if words is None:
+                raise ValueError("This coreference head reads string matches: pass words")
+            pair.append(self.match_embed(match_codes(words, antecedents, rows)))
+        scores = self.pair(torch.cat(pair, -1)).squeeze(-1)
         scores = scores + mention_scores[rows][:, None] + mention_scores[j]
         scores = scores.masked_fill(~valid, float("-inf"))
         return torch.cat([scores.new_zeros(len(scores), 1), scores], 1)
 
 
 N_DISTANCE_BUCKETS = 9
+N_MATCH_CODES = 3
+
+
+def match_codes(
+    words: Tuple[torch.Tensor, torch.Tensor], antecedents: torch.Tensor, rows: slice = slice(None)
+) -> torch.Tensor:
+    """RETURNS (Tensor): (m, K) long, per span `rows` and candidate antecedent: 2 where the two
+    spans' texts are the same, 1 where only their last words are ("Mary Smith" .. "Smith"),
+    else 0. words: (n,) long ids of the n spans' lowercased texts and of their last words;
+    antecedents: (m, K) indices into them (-1 for none: its code is masked later)."""
+    j = antecedents.clamp(min=0)
+    text, last = words
+    same_text = text[rows][:, None] == text[j]
+    same_last = last[rows][:, None] == last[j]
+    return same_text.long() + same_last.long()
 
 
 def distance_buckets(distance: torch.Tensor) -> torch.Tensor:

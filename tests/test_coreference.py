@@ -12,7 +12,7 @@ from thinc.api import Adam
 from tiny_data import TINY_MODEL
 
 from spacy_jmt.converters.coref import get_clusters, set_clusters
-from spacy_jmt.heads import CoreferenceHead, distance_buckets
+from spacy_jmt.heads import CoreferenceHead, distance_buckets, match_codes
 
 WORDS = ["Anne", "saw", "Walter", ".", "She", "smiled", "at", "him", "."]
 STARTS = [True, False, False, False, True, False, False, False, False]
@@ -42,8 +42,14 @@ def fit(nlp, examples, n_iter):
         nlp.update(examples, sgd=optimizer)
 
 
-def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
-    tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5}}
+@pytest.mark.parametrize("string_match", [False, True])
+def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path, string_match):
+    tasks = {
+        "coref": {
+            "kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5,
+            "string_match": string_match,
+        }
+    }  # fmt: skip
     nlp = blank(tasks)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
@@ -73,6 +79,8 @@ def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path):
     assert unlinked and all(len(cluster) == 1 for cluster in unlinked)
     assert {m for c in CLUSTERS for m in c} <= {c[0] for c in unlinked}
     assert clusters_with(link_threshold=1e9, singleton_threshold=0.999999) == []
+    # so is the antecedent window (no weights depend on it): "She" no longer sees "Anne"
+    assert clusters_with(max_antecedents=1) != CLUSTERS
     texts = ["Anne saw Walter. She smiled at him.", "Walter saw Anne."] * 2
     single = [get_clusters(doc) for doc in nlp.pipe(texts)]
     assert single == [get_clusters(doc) for doc in nlp.pipe(texts, n_process=2, batch_size=1)]
@@ -95,6 +103,25 @@ def test_antecedent_scores_look_back_a_bounded_window():
     )
     assert torch.allclose(block, scores[4:])
     assert distance_buckets(torch.tensor([1, 4, 5, 8, 64, 10**6])).tolist() == [0, 3, 4, 5, 8, 8]
+
+
+def test_string_match_codes_compare_whole_texts_and_last_words():
+    from spacy_jmt.tasks.coreference import span_words
+
+    doc = Doc(spacy.blank("en").vocab, words="Mary Smith met Smith and mary smith .".split())
+    spans = [(0, 2), (1, 2), (3, 4), (4, 5), (5, 7)]  # Mary Smith, Smith, Smith, and, mary smith
+    words = span_words(doc, spans)
+    antecedents = torch.tensor([[-1, -1], [0, -1], [1, 0], [2, 1], [0, 2]])
+    codes = match_codes(words, antecedents)
+    assert codes[1, 0] == 1  # "Smith" .. "Mary Smith": the last words match
+    assert codes[2:].tolist() == [[2, 1], [0, 0], [2, 1]]  # the same text, in any case: 2
+    assert match_codes(words, antecedents[3:], slice(3, None)).tolist() == codes[3:].tolist()
+    head = CoreferenceHead(8, 0, 16, 3, 4, 8, 0.0, string_match=True)
+    reps = torch.randn(len(spans), head.span_width)
+    args = (reps, torch.zeros(len(spans)), torch.tensor([s for s, _ in spans]), antecedents)
+    with pytest.raises(ValueError, match="string matches"):
+        head.antecedent_scores(*args)
+    assert torch.isfinite(head.antecedent_scores(*args, words=words)[1:, 1]).all()
 
 
 def test_the_mentions_task_feeds_coreference_candidates():

@@ -22,7 +22,7 @@ antecedents among them, and no other span counts as a non-mention. At inference 
 to its best antecedent when that scores over `link_threshold` (0: the dummy's score); a span
 that links to nothing is a singleton when its mention probability is over
 `singleton_threshold` and `singletons` is on. Both are inference settings: tune them on dev
-without retraining (`evaluate --set`).
+without retraining (`evaluate --set`); so is `max_antecedents`, on which no weight depends.
 """
 
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Set, Tuple
@@ -62,6 +62,9 @@ class CoreferenceTask(Task):
         domain is a mention; off, they train the antecedent ranking alone.
     mentions_task (Optional[str]): A mentions task at this level or below (HMTL's mention
         level): the spans it predicts are always candidates, besides the best-scored ones.
+    string_match (bool): Whether the antecedent scorer also reads whether two spans have the
+        same lowercased text or the same last word (as feature-based coreference systems do;
+        a network without a pretrained LM sees a name's occurrences apart otherwise).
     """
 
     kind = "coreference"
@@ -69,8 +72,9 @@ class CoreferenceTask(Task):
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "singletons": True,
         "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
         "partial_mentions": True, "link_threshold": 0.0, "singleton_threshold": 0.5,
+        "string_match": False,
     }  # fmt: skip
-    inference_settings = ("link_threshold", "singleton_threshold")
+    inference_settings = ("link_threshold", "singleton_threshold", "max_antecedents")
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
@@ -94,6 +98,7 @@ class CoreferenceTask(Task):
         return CoreferenceHead(
             width_in, self.cfg["depth"], sizes["width"], self.cfg["max_width"],
             self.cfg["width_embedding"], self.cfg["pair_width"], sizes["dropout"],
+            self.cfg["string_match"],
         )  # fmt: skip
 
     def gold_labels(self, example: Example) -> Iterable[str]:
@@ -243,7 +248,8 @@ class CoreferenceTask(Task):
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
             antecedents = self._antecedents(len(kept))
             starts = torch.tensor([s for s, _ in kept_spans])
-            pair = head.antecedent_scores(reps, scores[kept], starts, antecedents)
+            words = span_words(eg.predicted, kept_spans)
+            pair = head.antecedent_scores(reps, scores[kept], starts, antecedents, words=words)
             cluster = torch.tensor([gold.get(span, -1) for span in kept_spans])
             j = antecedents.clamp(min=0)
             same = (cluster[:, None] == cluster[j]) & (cluster[:, None] >= 0) & (antecedents >= 0)
@@ -256,23 +262,24 @@ class CoreferenceTask(Task):
     # -- inference --------------------------------------------------------------------------
 
     def predict_clusters(
-        self, outputs: Dict[str, Dict[str, Any]], lengths: List[int]
+        self, outputs: Dict[str, Dict[str, Any]], docs: List[Doc]
     ) -> List[List[Tuple[List[Tuple[int, int]], float]]]:
         """RETURNS: per doc, its clusters as (spans in doc order, mean mention probability),
         in the order of their first span."""
         import torch
 
         output = outputs[self.name]
-        mentions = self._predicted_mentions(outputs, lengths)
+        mentions = self._predicted_mentions(outputs, [len(doc) for doc in docs])
         with torch.no_grad():
-            return [self._doc_clusters(output, b, n, mentions[b]) for b, n in enumerate(lengths)]
+            return [self._doc_clusters(output, b, doc, mentions[b]) for b, doc in enumerate(docs)]
 
     def _doc_clusters(
-        self, output: Dict[str, Any], b: int, n_tokens: int, mentions: Set[Tuple[int, int]]
+        self, output: Dict[str, Any], b: int, doc: Doc, mentions: Set[Tuple[int, int]]
     ) -> List[Tuple[List[Tuple[int, int]], float]]:
         import torch
 
         head: Any = self.head
+        n_tokens = len(doc)
         spans, scores = self._mention_scores(output, b, n_tokens, training=False)
         if not spans:
             return []
@@ -285,11 +292,12 @@ class CoreferenceTask(Task):
             mention = scores[kept]
             starts = torch.tensor([s for s, _ in kept_spans])
             antecedents = self._antecedents(len(kept))
+            words = span_words(doc, kept_spans)
             step = max(1, 10 * BLOCK // self.cfg["max_antecedents"])
             choice: List[int] = []
             for i in range(0, len(kept), step):  # rows in blocks; each row reads earlier spans
                 rows = slice(i, i + step)
-                pair = head.antecedent_scores(reps, mention, starts, antecedents[rows], rows)
+                pair = head.antecedent_scores(reps, mention, starts, antecedents[rows], rows, words)
                 pair[:, 0] += self.cfg["link_threshold"]  # the dummy: no link
                 choice += pair.argmax(1).tolist()
         finally:
@@ -316,7 +324,7 @@ class CoreferenceTask(Task):
     def set_annotations(
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
-        predicted = self.predict_clusters(outputs, [len(doc) for doc in docs])
+        predicted = self.predict_clusters(outputs, docs)
         for doc, clusters in zip(docs, predicted):
             if not overwrite and any(k.startswith(CLUSTER_PREFIX) for k in doc.spans):
                 continue
@@ -347,6 +355,19 @@ def is_partial(doc: Doc) -> bool:
     """RETURNS (bool): Whether the doc's gold mentions are only some of its mentions."""
     group = doc.spans.get(COREF_MENTIONS_KEY)
     return group is not None and bool(group.attrs.get("partial"))
+
+
+def span_words(doc: Doc, spans: List[Tuple[int, int]]) -> Tuple["torch.Tensor", "torch.Tensor"]:
+    """RETURNS: ids of the spans' lowercased texts and of their last words (lowercased),
+    equal ids for equal strings (the pair scorer's string-match codes)."""
+    import torch
+
+    def ids(strings: Iterable[str]) -> "torch.Tensor":
+        index: Dict[str, int] = {}
+        return torch.tensor([index.setdefault(s, len(index)) for s in strings], dtype=torch.long)
+
+    texts = ids(doc[s:e].text.lower() for s, e in spans)
+    return texts, ids(doc[e - 1].lower_ for _, e in spans)
 
 
 def _doc_spans(b: int, spans: List[Tuple[int, int]]) -> "torch.Tensor":
