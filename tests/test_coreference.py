@@ -241,8 +241,21 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
     [
         ({"link_threshold": "high"}, "link_threshold must be a number"),
         ({"singleton_threshold": 1.0}, r"singleton_threshold must be in \[0, 1\)"),
+        ({"train_antecedents": 0}, "train_antecedents must be an integer >= 1"),
     ],
 )
 def test_decision_thresholds_are_checked(setting, match):
     with pytest.raises(ValueError, match=match):
         blank({"coref": {"kind": "coreference", "level": 1, **setting}})
+
+
+def test_training_can_look_back_a_shorter_window_than_inference():
+    nlp = blank({"coref": {"kind": "coreference", "level": 1, "max_antecedents": 3}})
+    task = nlp.get_pipe("jmt").tasks[0]
+    assert task._antecedents(5, training=True).shape == task._antecedents(5).shape == (5, 3)
+    nlp = blank(
+        {"coref": {"kind": "coreference", "level": 1, "max_antecedents": 3, "train_antecedents": 1}}
+    )
+    task = nlp.get_pipe("jmt").tasks[0]
+    assert task._antecedents(5, training=True).tolist() == [[-1], [0], [1], [2], [3]]
+    assert task._antecedents(5).shape == (5, 3)
