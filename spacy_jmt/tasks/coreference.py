@@ -73,10 +73,9 @@ class CoreferenceTask(Task):
     kind = "coreference"
     settings = {
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "train_antecedents": None,
-        "singletons": True,
-        "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2, "mentions_task": None,
-        "partial_mentions": True, "link_threshold": 0.0, "singleton_threshold": 0.5,
-        "string_match": False,
+        "singletons": True, "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2,
+        "mentions_task": None, "partial_mentions": True, "link_threshold": 0.0,
+        "singleton_threshold": 0.5, "string_match": False,
     }  # fmt: skip
     inference_settings = ("link_threshold", "singleton_threshold", "max_antecedents")
     min_level = 1
@@ -221,6 +220,10 @@ class CoreferenceTask(Task):
             kept.update(i for i, span in enumerate(spans) if span in mentions)
         return torch.tensor(sorted(kept), dtype=torch.long)
 
+    def _span_words(self, doc: Doc, spans: List[Tuple[int, int]]) -> Optional[Tuple[Any, Any]]:
+        """RETURNS: what the pair scorer's string match reads (None without string_match)."""
+        return span_words(doc, spans) if self.cfg["string_match"] else None
+
     # -- training ---------------------------------------------------------------------------
 
     def loss(
@@ -256,7 +259,7 @@ class CoreferenceTask(Task):
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
             antecedents = self._antecedents(len(kept), training=True)
             starts = torch.tensor([s for s, _ in kept_spans])
-            words = span_words(eg.predicted, kept_spans)
+            words = self._span_words(eg.predicted, kept_spans)
             pair = head.antecedent_scores(reps, scores[kept], starts, antecedents, words=words)
             cluster = torch.tensor([gold.get(span, -1) for span in kept_spans])
             j = antecedents.clamp(min=0)
@@ -300,7 +303,7 @@ class CoreferenceTask(Task):
             mention = scores[kept]
             starts = torch.tensor([s for s, _ in kept_spans])
             antecedents = self._antecedents(len(kept))
-            words = span_words(doc, kept_spans)
+            words = self._span_words(doc, kept_spans)
             step = max(1, 10 * BLOCK // self.cfg["max_antecedents"])
             choice: List[int] = []
             for i in range(0, len(kept), step):  # rows in blocks; each row reads earlier spans
