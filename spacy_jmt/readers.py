@@ -7,9 +7,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, TypeVar, Union
 
+from spacy.attrs import SPACY
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Corpus, Example
+from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
 from .pairs import is_pair_data
@@ -125,22 +127,28 @@ def _cycle(items: List[T], shuffle: bool) -> Iterator[T]:
         yield from order
 
 
-def _make_example(nlp: Language, reference: Doc, gold_tokens: bool = False) -> Example:
+def _make_example(
+    nlp: Language,
+    reference: Doc,
+    gold_tokens: bool = False,
+    norms: Optional[Dict[str, str]] = None,
+) -> Example:
     """Build an Example from a reference Doc as spacy.training.Corpus does.
 
     nlp (Language): The pipeline, for its tokenizer.
     reference (Doc): The gold-standard Doc.
     gold_tokens (bool): Give the predicted Doc the reference's tokens instead of the
         tokenizer's (with the norms the tokenizer gives those words).
+    norms (Optional[Dict[str, str]]): A cache of set_tokenizer_norms to share across calls.
     RETURNS (Example): A new Example with an unannotated predicted Doc; for a sentence pair
         (spacy_jmt.pairs.is_pair_data) the predicted Doc gets the two sentences, which are
         input for the pair tasks.
     """
     if gold_tokens or reference.has_unknown_spaces:
         words = [token.text for token in reference]
-        spaces = [bool(token.whitespace_) for token in reference]
+        spaces = reference.to_array(SPACY).astype(bool).tolist()
         predicted = Doc(nlp.vocab, words=words, spaces=spaces)
-        set_tokenizer_norms(nlp, [predicted])
+        set_tokenizer_norms(nlp, [predicted], norms)
         example = Example(predicted, reference)
     else:
         example = Example(nlp.make_doc(reference.text), reference)
@@ -149,15 +157,19 @@ def _make_example(nlp: Language, reference: Doc, gold_tokens: bool = False) -> E
     return example
 
 
-def set_tokenizer_norms(nlp: Language, docs: List[Doc]) -> None:
+def set_tokenizer_norms(
+    nlp: Language, docs: List[Doc], cache: Optional[Dict[str, str]] = None
+) -> None:
     """Give docs built from given words the norms that the pipeline's tokenizer gives the
     same words (its exceptions set e.g. "n't" -> "not"), so that models reading NORM see
     the features they see on raw text.
 
     nlp (Language): The pipeline, for its tokenizer.
     docs (List[Doc]): The docs, changed in place.
+    cache (Optional[Dict[str, str]]): Word -> norm, filled as words are met; pass the same
+        dict for the same tokenizer to skip tokenizing a word twice (a reader's epochs).
     """
-    cache: Dict[str, str] = {}
+    cache = {} if cache is None else cache
     for doc in docs:
         for token in doc:
             if token.text not in cache:
@@ -253,6 +265,9 @@ class MultiCorpus:
         self.max_length = max_length
         self.gold_tokens = gold_tokens
         self.unit = unit
+        # set_tokenizer_norms' cache, for the tokenizer it was filled with, so that later
+        # epochs do not tokenize the same words again.
+        self._norms: Tuple[Any, Dict[str, str]] = (None, {})
 
     def read(self, nlp: Language) -> Dict[str, List[Doc]]:
         """Read the reference Docs of every corpus.
@@ -264,9 +279,11 @@ class MultiCorpus:
         for name, path in self.paths.items():
             if not path.exists():
                 raise FileNotFoundError(f"Corpus {name!r}: path does not exist: {path}")
-            corpus = Corpus(path, gold_preproc=False)
+            # The reference docs as spacy.Corpus reads them (empty docs left out), without
+            # the examples it would build by tokenizing every text again.
+            corpus = Corpus(path)
             try:
-                docs = [eg.reference for eg in corpus(nlp)]
+                docs = list(corpus.read_docbin(nlp.vocab, walk_corpus(path, ".spacy")))
             except ValueError as err:  # a damaged .spacy file (spaCy's E1014 names no file)
                 raise ValueError(f"Corpus {name!r}: cannot read {path}: {err}") from err
             references[name], n_split, n_left_out = limit_length(docs, self.max_length)
@@ -305,8 +322,10 @@ class MultiCorpus:
             random.shuffle(names)
             cycles = {name: _cycle(docs, self.shuffle) for name, docs in references.items()}
             drawn = (next(cycles[name]) for name in names)
+        if self._norms[0] is not nlp.tokenizer:
+            self._norms = (nlp.tokenizer, {})
         for reference in drawn:
-            yield _make_example(nlp, reference, self.gold_tokens)
+            yield _make_example(nlp, reference, self.gold_tokens, self._norms[1])
 
 
 @registry.readers("spacy-jmt.MultiCorpus.v1")

@@ -297,6 +297,35 @@ def test_gold_tokens(tmp_path, nlp, gold_tokens):
         assert predicted != words  # spaCy's tokenizer splits the hyphen
 
 
+def test_gold_tokens_tokenize_each_word_once(tmp_path, nlp):
+    """Epochs after the first reuse the norms instead of tokenizing the same words again;
+    a new tokenizer starts a new cache."""
+    words = ["The", "plan", "does", "n't", "help", "the", "plan", "."]
+    path = tmp_path / "gold.spacy"
+    DocBin(docs=[Doc(nlp.vocab, words=words)] * 3).to_disk(path)
+    reader = create_multi_corpus({"gold": path}, shuffle=False, gold_tokens=True)
+    tokenizer = nlp.tokenizer
+    norms = [nlp.make_doc(word)[0].norm_ for word in words]
+
+    def counting(texts):
+        def tokenize(text):
+            texts.append(text)
+            return tokenizer(text)
+
+        return tokenize
+
+    first: list = []
+    nlp.tokenizer = counting(first)
+    assert [[t.norm_ for t in eg.predicted] for eg in reader(nlp)] == [norms] * 3
+    assert sorted(first) == sorted(set(words))  # once a word, over the three docs
+    assert [[t.norm_ for t in eg.predicted] for eg in reader(nlp)] == [norms] * 3
+    assert len(first) == len(set(words))  # the second epoch tokenized nothing
+    second: list = []
+    nlp.tokenizer = counting(second)
+    list(reader(nlp))
+    assert sorted(second) == sorted(set(words))
+
+
 def corpus_counts(batches) -> Counter:
     return Counter(eg.reference.text.split()[0] for batch in batches for eg in batch)
 
