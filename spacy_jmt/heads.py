@@ -305,11 +305,24 @@ class SpanPairHead(nn.Module):
             ones = reps.new_ones(len(block), 1)
             h = torch.cat([heads[block[:, 0]], ones], -1)
             t = torch.cat([tails[block[:, 1]], ones], -1)
-            bilinear = torch.einsum("nd,ldk,nk->nl", h, self.W, t)
+            bilinear = bilinear_scores(h, self.W, t)
             parts.append(bilinear + self.context(max_pool_spans(features, context)))
         if not parts:
             return reps.new_zeros(0, self.W.shape[0])
         return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+
+def bilinear_scores(x: torch.Tensor, W: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """RETURNS (Tensor): (n, n_labels): x[i] @ W[l] @ y[i] for every row i and label l.
+
+    x (Tensor): (n, d). W (Tensor): (n_labels, d, k). y (Tensor): (n, k).
+    Without gradients torch's `bilinear` is 1.5-2.4x as fast as the einsum (1 thread, 50
+    labels of width 65, 500 to 16,384 rows), with them its backward is about 9x as slow, so
+    each runs where it is the faster.
+    """
+    if torch.is_grad_enabled():
+        return torch.einsum("nd,ldk,nk->nl", x, W, y)
+    return F.bilinear(x, y, W)
 
 
 def max_pool_spans(features: torch.Tensor, spans: torch.Tensor) -> torch.Tensor:

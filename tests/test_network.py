@@ -7,7 +7,7 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from tiny_data import TINY_MODEL
 
-from spacy_jmt.heads import arc_blocks
+from spacy_jmt.heads import arc_blocks, bilinear_scores
 from spacy_jmt.layers.encoder import BiLSTM, Packing
 from spacy_jmt.layers.network import JMTNetwork, sentence_groups
 from spacy_jmt.model import get_torch_network
@@ -235,3 +235,16 @@ def test_span_pooling_in_blocks_equals_pooling_at_once(monkeypatch):
     assert torch.equal(whole[0], features[inside[0], inside[1] : inside[2]].max(0).values) or (
         inside[1] == inside[2]
     )
+
+
+def test_bilinear_scores_are_the_same_with_and_without_gradients():
+    """Inference takes torch's bilinear, training the einsum: both are x @ W[l] @ y."""
+    torch.manual_seed(0)
+    x, W, y = torch.randn(7, 5), torch.randn(3, 5, 4), torch.randn(7, 4)
+    with torch.no_grad():
+        fast = bilinear_scores(x, W, y)
+    trained = bilinear_scores(x, W.requires_grad_(), y)
+    assert trained.requires_grad
+    expected = torch.stack([torch.stack([x[i] @ W[l] @ y[i] for l in range(3)]) for i in range(7)])
+    assert torch.allclose(fast, expected, atol=1e-5)
+    assert torch.allclose(trained, expected, atol=1e-5)
