@@ -173,8 +173,8 @@ def label_scores(
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-# Arcs per bilinear form in label_scores: a batch of nlp.pipe in one (small blocks cost up to 9% of
-# words/s on 2 threads), a long doc with an intermediate of about 100 MB at most.
+# Arcs per bilinear form in label_scores: a batch of nlp.pipe in one (small blocks cost up to
+# 9% of words/s on 2 threads), a long doc with an intermediate of about 100 MB at most.
 LABEL_BLOCK = 16384
 
 
