@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from spacy.util import load_config, load_model_from_config, registry
 
+from spacy_jmt.growth import check_tasks
+
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.cfg"))
 
 
@@ -45,8 +47,10 @@ def test_syntax_config_gives_the_lemma_task_spacys_rule_tables():
 
 def test_grow_config_keeps_the_syntax_pipelines_network():
     """grow_entities.cfg grows the pipeline that syntax.cfg trains: its model and tok2vec
-    settings must be the same, or grow_from cannot copy the trained weights."""
+    settings and every old task must be the same, or grow_from cannot copy the trained
+    weights (it refuses a config that moves or drops a task)."""
     configs = Path(__file__).parent.parent / "configs"
-    syntax = load_config(configs / "syntax.cfg")["components"]["jmt"]["model"]
-    grow = load_config(configs / "grow_entities.cfg")["components"]["jmt"]["model"]
-    assert {key: grow.get(key) for key in syntax} == syntax
+    syntax = load_config(configs / "syntax.cfg")["components"]["jmt"]
+    grow = load_config(configs / "grow_entities.cfg")["components"]["jmt"]
+    assert {key: grow["model"].get(key) for key in syntax["model"]} == syntax["model"]
+    check_tasks(syntax["tasks"], grow["tasks"])
