@@ -25,6 +25,7 @@ import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span
+from spacy.util import dot_to_dict
 from spacy.training import Example
 from spacy.vocab import Vocab
 from tqdm import tqdm
@@ -229,15 +230,25 @@ def _run_worker(job: Dict[str, Any], stem: Path, verbose: bool) -> Dict[str, Any
 
 
 def load_pipeline(spec: str) -> Language:
-    """Load a pipeline spec: `spacy.load` argument, optionally "?enable=a,b" etc."""
+    """Load a pipeline spec: a `spacy.load` argument, optionally followed by "?" and options
+    joined by "&": "enable=a,b", "disable=..." or "exclude=..." (component names), or a
+    config override with a dotted key, e.g. "components.jmt.quantize=false" (the value read
+    as JSON where it parses, else as a string)."""
     name, _, options = spec.partition("?")
-    kwargs: Dict[str, List[str]] = {}
+    kwargs: Dict[str, Any] = {}
+    overrides: Dict[str, Any] = {}
     for option in filter(None, options.split("&")):
         key, _, value = option.partition("=")
-        if key not in ("enable", "disable", "exclude"):
+        if "." in key:
+            try:
+                overrides[key] = json.loads(value)
+            except ValueError:
+                overrides[key] = value
+        elif key in ("enable", "disable", "exclude"):
+            kwargs[key] = [v for v in value.split(",") if v]
+        else:
             raise ValueError(f"unknown pipeline option '{key}' in '{spec}'")
-        kwargs[key] = [v for v in value.split(",") if v]
-    return spacy.load(name, **kwargs)  # type: ignore[arg-type]
+    return spacy.load(name, config=dot_to_dict(overrides), **kwargs)
 
 
 def peak_rss_mb() -> Optional[float]:

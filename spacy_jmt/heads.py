@@ -165,7 +165,7 @@ class BiaffineHead(nn.Module):
             H = self.own(H, packing)
         dep_rows = self.arc_dep(H) @ self.arc_W  # row-wise first: no work on padding
         head_rows = self.arc_head(H)
-        root = self.arc_head(self.root)
+        root = self.arc_head(self.root[None])[0]  # 2d: quantized Linear needs it
         parts, buckets = [], []
         for group in packing.buckets(64):  # sentences of similar length together
             dep = packing.pad(dep_rows, group)
@@ -183,7 +183,7 @@ class BiaffineHead(nn.Module):
             "arc_buckets": buckets,
             "lab_dep": torch.cat([self.lab_dep(H), ones], -1),
             "lab_head": torch.cat([self.lab_head(H), ones], -1),
-            "lab_root": torch.cat([self.lab_head(self.root), self.root.new_ones(1)]),
+            "lab_root": torch.cat([self.lab_head(self.root[None])[0], self.root.new_ones(1)]),
             "lab_W": self.lab_W,
         }
 

@@ -14,6 +14,7 @@ from thinc.api import ArgsKwargs, Model, PyTorchShim, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from .layers import LOSS_WEIGHTS, STRUCTURES
+from .quantize import quantize_network, quantized_engine, weights_key
 
 # Per task name, the head's outputs (torch tensors and the parser's segments).
 JMTOutput = Dict[str, Dict[str, Any]]
@@ -137,7 +138,7 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
     wrapper = PyTorchWrapper_v2(
         network, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs
     )
-    wrapper.shims[0] = AveragedPyTorchShim(network)
+    wrapper.shims[0] = JMTShim(network)
     if model.has_ref("network"):
         model.layers[model.layers.index(model.get_ref("network"))] = wrapper
     else:
@@ -145,15 +146,48 @@ def attach_network(model: Model, width_in: int, tasks: List[Dict[str, Any]]) -> 
     model.set_ref("network", wrapper)
 
 
-class AveragedPyTorchShim(PyTorchShim):
-    """Thinc's PyTorch shim, able to run with the optimizer's parameter averages.
+class JMTShim(PyTorchShim):
+    """Thinc's PyTorch shim, with the parameter averages found and an int8 copy for inference.
 
-    With `use_averages = true`, Thinc's optimizer keeps a moving average of every parameter,
-    keyed `(shim.id, name)` for a torch module, and spaCy evaluates and saves the pipeline
-    inside `nlp.use_params(optimizer.averages)`. Thinc's own shim looks the averages up under
-    other keys ("pytorch_<id>_<name>"), so the torch network would always run with its raw
-    weights; this one finds them.
+    Averages: with `use_averages = true`, Thinc's optimizer keeps a moving average of every
+    parameter, keyed `(shim.id, name)` for a torch module, and spaCy evaluates and saves the
+    pipeline inside `nlp.use_params(optimizer.averages)`. Thinc's own shim looks the averages
+    up under other keys ("pytorch_<id>_<name>"), so the torch network would always run with
+    its raw weights; this one finds them.
+
+    Quantization: with `quantize` set (the component's `quantize` setting), `predict` runs an
+    int8 copy of the network (spacy_jmt.quantize), made again after every training step and
+    whenever a parameter changed (loading, averages); training runs in float32.
     """
+
+    quantize = False
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model)
+        self._quantized: Optional[Tuple[Tuple[Tuple[int, int], ...], Any]] = None
+
+    def predict(self, inputs: ArgsKwargs) -> Any:
+        network = self._quantized_network() if self.quantize else None
+        if network is None:
+            return super().predict(inputs)
+        import torch
+
+        with torch.no_grad():
+            return network(*inputs.args, **inputs.kwargs)
+
+    def begin_update(self, inputs: ArgsKwargs):
+        self._quantized = None  # the optimizer may update the weights in place
+        return super().begin_update(inputs)
+
+    def _quantized_network(self) -> Any:
+        """RETURNS (Optional[Module]): The int8 copy of the current weights; None where torch
+        has no quantized engine for this machine, or the network is not on the CPU."""
+        if self.device.type != "cpu" or quantized_engine() is None:
+            return None
+        weights = weights_key(self._model.parameters())
+        if self._quantized is None or self._quantized[0] != weights:
+            self._quantized = (weights, quantize_network(self._model))
+        return self._quantized[1]
 
     @contextlib.contextmanager
     def use_params(self, params):

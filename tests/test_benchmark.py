@@ -273,6 +273,12 @@ def test_bad_arguments(setup):
         load_pipeline(f"{setup['jmt']}?only=tagger")
 
 
+def test_pipeline_spec_with_config_overrides(setup):
+    nlp = load_pipeline(f"{setup['jmt']}?components.jmt.quantize=true&disable=")
+    assert nlp.get_pipe("jmt").quantize is True
+    assert load_pipeline(str(setup["jmt"])).get_pipe("jmt").quantize is False
+
+
 def test_failing_worker_is_reported(setup):
     with pytest.raises(RuntimeError, match="no_such_pipeline"):
         run_benchmark({"x": "no_such_pipeline"}, {"ud": setup["ud"]})

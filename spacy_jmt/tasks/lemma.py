@@ -23,9 +23,10 @@ verbs, adjectives, adverbs) and the trees answer for the others.
 """
 
 from collections import Counter
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any, Dict, Iterable, List, Optional, Set, Tuple
 
 import numpy
+from spacy.attrs import LEMMA, MORPH, ORTH, POS
 from spacy.lang.en.lemmatizer import EnglishLemmatizer
 from spacy.pipeline import Lemmatizer
 from spacy.pipeline._edit_tree_internals.edit_trees import EditTrees
@@ -36,6 +37,8 @@ from spacy.training import Example
 from spacy.vocab import Vocab
 
 from .tagging import MISSING, TokenTask
+
+KNOWN_CACHE = 100_000  # distinct (form, pos, morph) kept before the cache starts again
 
 
 class LemmaTask(TokenTask):
@@ -65,6 +68,9 @@ class LemmaTask(TokenTask):
         self._counts: Dict[str, int] = {}  # label -> occurrences observed at initialize
         self._lemma_counts: Dict[str, Counter] = {}  # lookup key -> lemma -> occurrences
         self._rules: Optional[RuleLemmas] = None
+        # (ORTH, POS, MORPH) -> the lemma the table or the rules give (None: neither), so
+        # that each distinct token is looked up once; emptied when the table changes
+        self._known: Dict[Tuple[int, int, int], Optional[str]] = {}
 
     @property
     def trees(self) -> EditTrees:
@@ -104,6 +110,7 @@ class LemmaTask(TokenTask):
         """Keep the trees of the training data (and their strings) in `state`: trees are
         only ever appended, and refer to each other by their index."""
         self._load_rules(example.predicted.vocab)  # at initialize: the tables or an error
+        self._known.clear()
         for label in self.gold(example):
             if label is not None:
                 self._counts[label] = self._counts.get(label, 0) + 1
@@ -138,30 +145,48 @@ class LemmaTask(TokenTask):
         self, docs: List[Doc], outputs: Dict[str, Dict[str, Any]], overwrite: bool
     ) -> None:
         logits = outputs[self.name]["logits"].detach().numpy()
-        trees = self.trees
-        ids = [self._ids.get(label) for label in self.labels]
-        k = min(self.cfg["top_k"], len(self.labels))
-        table = self.state.get("lookup", {}) if self.cfg["lookup"] else {}
         for b, doc in enumerate(docs):
             if not len(doc):
                 continue
             self._load_rules(doc.vocab)
-            for i, token in enumerate(doc):
-                if token.lemma != 0 and not overwrite:
+            strings = doc.vocab.strings
+            array = doc.to_array([ORTH, POS, MORPH, LEMMA])
+            lemmas = array[:, 3].copy()
+            for i, (orth, pos, morph, lemma_id) in enumerate(array.tolist()):
+                if lemma_id != 0 and not overwrite:
                     continue
-                lemma = table.get(lookup_key(token.text, token.pos_))
-                if lemma is None and self._rules is not None:
-                    lemma = self._rules(token)
+                key = (orth, pos, morph)
+                if key not in self._known:  # the table and the rules depend on these alone
+                    if len(self._known) >= KNOWN_CACHE:
+                        self._known.clear()
+                    self._known[key] = self._table_or_rules(doc[i])
+                lemma = self._known[key]
+                if lemma is None:  # the network's trees: only where no table or rule answers
+                    lemma = self._best_tree(logits[b, i], doc[i].text)
+                lemmas[i] = strings.add(lemma)
+            doc.from_array([LEMMA], lemmas.reshape(-1, 1))
+
+    def _table_or_rules(self, token: Token) -> Optional[str]:
+        """RETURNS (Optional[str]): The token's lemma from the training table or the rules;
+        None if neither knows the form."""
+        table = self.state.get("lookup", {}) if self.cfg["lookup"] else {}
+        lemma = table.get(lookup_key(token.text, token.pos_))
+        if lemma is None and self._rules is not None:
+            lemma = self._rules(token)
+        return lemma
+
+    def _best_tree(self, scores: numpy.ndarray, form: str) -> str:
+        """RETURNS (str): The lemma of the most probable of the top k trees that applies to
+        the form; the form itself if none does."""
+        trees = self.trees
+        k = min(self.cfg["top_k"], len(self.labels))
+        for j in numpy.argsort(-scores)[:k]:
+            tree = self._ids.get(self.labels[j])
+            if tree is not None:
+                lemma = trees.apply(tree, form)
                 if lemma is not None:
-                    token.lemma_ = lemma
-                    continue
-                # the network's trees, best first: only for forms no table or rule covers
-                for j in numpy.argsort(-logits[b, i])[:k]:
-                    if ids[j] is not None:
-                        lemma = trees.apply(ids[j], token.text)
-                        if lemma is not None:
-                            break
-                token.lemma_ = token.text if lemma is None else lemma
+                    return lemma
+        return form
 
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         examples = [eg for eg in examples if eg.reference.has_annotation("LEMMA")]
