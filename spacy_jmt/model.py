@@ -175,6 +175,9 @@ class JMTShim(PyTorchShim):
         with torch.no_grad():
             return network(*inputs.args, **inputs.kwargs)
 
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_quantized": None}  # pickles (n_process) remake their copy
+
     def begin_update(self, inputs: ArgsKwargs):
         self._quantized = None  # the optimizer may update the weights in place
         return super().begin_update(inputs)

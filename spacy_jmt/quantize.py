@@ -73,6 +73,9 @@ class Int8MaxoutForward:
         # never mistaken for the old one.
         self.copy: Optional[Tuple[Any, Any, Any]] = None
 
+    def __getstate__(self) -> dict:
+        return {"copy": None}  # pickled pipelines (n_process) make their own copy
+
     def __call__(self, model: Model, X: Floats2d, is_train: bool) -> Tuple[Floats2d, Callable]:
         if is_train or model.ops.xp is not numpy or quantized_engine() is None:
             self.copy = None  # the weights change at every training step

@@ -2,6 +2,8 @@
 annotations as float32 on a trained pipeline, a copy that follows training, a float32
 fallback where torch cannot quantize."""
 
+import pickle
+
 import numpy
 import pytest
 import spacy
@@ -110,3 +112,12 @@ def test_quantized_network_leaves_the_network_alone(showcase):
     assert copy is not network and not copy.training
     assert all(torch.equal(v, state[k]) for k, v in network.state_dict().items())
     assert any(isinstance(m, torch.nn.LSTM) for m in network.modules())
+
+
+def test_pickled_quantized_pipeline_leaves_its_int8_copies_behind(showcase):
+    nlp = _load(showcase, True)
+    expected = [_everything(doc) for doc in nlp.pipe(TEXTS)]  # the copies exist now
+    copy = pickle.loads(pickle.dumps(nlp))  # what nlp.pipe(n_process=2) does
+    component = copy.get_pipe("jmt")
+    assert component.quantize and component.model.get_ref("network").shims[0]._quantized is None
+    assert [_everything(doc) for doc in copy.pipe(TEXTS)] == expected
