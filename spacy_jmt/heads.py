@@ -480,6 +480,8 @@ class SpanClassifierHead(nn.Module):
     dropout (float): Dropout rate.
     """
 
+    float_modules = ("mlp.0",)  # _grid_hidden reads its weights: not quantized
+
     def __init__(
         self,
         width_in: int,

@@ -182,6 +182,10 @@ class JMTShim(PyTorchShim):
         self._quantized = None  # the optimizer may update the weights in place
         return super().begin_update(inputs)
 
+    def inference_network(self) -> Any:
+        """RETURNS (Module): The network that predicts: the int8 copy where quantized."""
+        return (self._quantized_network() if self.quantize else None) or self._model
+
     def _quantized_network(self) -> Any:
         """RETURNS (Optional[Module]): The int8 copy of the current weights; None where torch
         has no quantized engine for this machine, or the network is not on the CPU."""
@@ -213,6 +217,12 @@ class JMTShim(PyTorchShim):
 def get_torch_network(model: Model):
     """RETURNS (JMTNetwork): The torch module inside the model."""
     return model.get_ref("network").shims[0]._model
+
+
+def get_inference_network(model: Model):
+    """RETURNS (JMTNetwork): The torch module that predicts: the network, or its int8 copy
+    where the component quantizes (spacy_jmt.quantize)."""
+    return model.get_ref("network").shims[0].inference_network()
 
 
 def forward(model: Model, docs: List[Doc], is_train: bool) -> Tuple[JMTOutput, Callable]:

@@ -34,15 +34,25 @@ def quantized_engine() -> Optional[str]:
 
 def quantize_network(network: Any) -> Any:
     """RETURNS (Module): An inference copy of a torch module with int8 weights in its LSTMs
-    and linear layers, in eval mode; the module itself is unchanged."""
+    and linear layers, in eval mode; the module itself is unchanged. A module that reads some
+    of its layers' weights itself names them in `float_modules` (e.g. "mlp.0"): they stay
+    float32."""
     import torch
     from torch import nn
 
+    keep = {
+        f"{name}.{sub}" if name else sub
+        for name, module in network.named_modules()
+        for sub in getattr(module, "float_modules", ())
+    }
+    names = {
+        name
+        for name, module in network.named_modules()
+        if isinstance(module, (nn.LSTM, nn.Linear)) and name not in keep
+    }
     with warnings.catch_warnings():  # torch.ao announces its move to torchao on every call
         warnings.simplefilter("ignore")
-        quantized = torch.ao.quantization.quantize_dynamic(
-            network, {nn.LSTM, nn.Linear}, dtype=torch.qint8
-        )
+        quantized = torch.ao.quantization.quantize_dynamic(network, names, dtype=torch.qint8)
     return quantized.eval()
 
 

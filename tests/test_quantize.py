@@ -121,3 +121,12 @@ def test_pickled_quantized_pipeline_leaves_its_int8_copies_behind(showcase):
     component = copy.get_pipe("jmt")
     assert component.quantize and component.model.get_ref("network").shims[0]._quantized is None
     assert [_everything(doc) for doc in copy.pipe(TEXTS)] == expected
+
+
+def test_layers_a_head_reads_itself_stay_float32(showcase):
+    network = get_torch_network(_load(showcase, False).get_pipe("jmt").model)
+    copy = quantize.quantize_network(network)
+    coref = copy.heads["coref"]  # a span classifier: _grid_hidden reads mlp[0]'s weights
+    assert type(coref.mlp[0]) is torch.nn.Linear
+    assert type(coref.pair[1]) is not torch.nn.Linear  # the pair scorer is quantized
+    assert type(network.heads["coref"].pair[1]) is torch.nn.Linear  # the original is not

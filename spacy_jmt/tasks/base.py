@@ -170,12 +170,17 @@ class Task:
     @property
     def head(self) -> Optional["nn.Module"]:
         """RETURNS (Optional[nn.Module]): The task's torch head in the component's network,
-        for kinds that score with it after the forward pass (None before `bind_model`)."""
-        from ..model import get_torch_network
+        for kinds that score with it after the forward pass (None before `bind_model`);
+        without gradients (decoding), the head of the network that predicts, which is the
+        int8 copy where the component quantizes."""
+        import torch
+
+        from ..model import get_inference_network, get_torch_network
 
         if self._model is None or not self._model.has_ref("network"):
             return None
-        return get_torch_network(self._model).heads[self.name]
+        get = get_torch_network if torch.is_grad_enabled() else get_inference_network
+        return get(self._model).heads[self.name]
 
     def gold_labels(self, example: Example) -> Iterable[str]:
         """RETURNS (Iterable[str]): The labels this example's reference annotates."""
