@@ -910,6 +910,35 @@ def test_lemma_lookup_gives_seen_forms_their_training_lemma_by_pos(tmp_path):
     assert [t.lemma_ for t in doc] == ["see", "they", "cut"]
 
 
+def test_lemma_lookup_prefers_the_form_with_its_morphology():
+    """A form seen with the token's pos and morph takes that combination's lemma ("her" as a
+    possessive is "her", as an object "she"); with features never seen with the form, the
+    (form, pos) lemma; a form seen without features keeps the (form, pos) counts unskewed."""
+    nlp = spacy.blank("en")
+    tasks = {"lemma": {"kind": "lemma", "level": 1, "min_tree_freq": 1}}
+    nlp.add_pipe("jmt", config={"tasks": tasks, "model": TINY_MODEL})
+    data = [
+        (["saw", "her"], ["Case=Acc|Person=3", "Person=3|Poss=Yes"], ["see", "her"]),
+        (["told", "her"], ["", "Case=Acc|Person=3"], ["tell", "she"]),
+        (["like", "her"], ["", "Case=Acc|Person=3"], ["like", "she"]),
+    ]
+    examples = [
+        Example(
+            Doc(nlp.vocab, words=w),
+            Doc(nlp.vocab, words=w, pos=["VERB", "PRON"], morphs=m, lemmas=lemmas),
+        )
+        for w, m, lemmas in data
+    ]
+    nlp.initialize(lambda: examples)
+    task = nlp.get_pipe("jmt").tasks[0]
+    logits = torch.zeros((1, 2, len(task.labels)))
+    for morph, expected in [("Person=3|Poss=Yes", "her"), ("Case=Acc|Person=3", "she"),
+                            ("Number=Plur", "she"), ("", "she")]:  # fmt: skip
+        doc = Doc(nlp.vocab, words=["saw", "her"], pos=["VERB", "PRON"], morphs=["", morph])
+        task.set_annotations([doc], {"lemma": {"logits": logits}}, overwrite=True)
+        assert doc[1].lemma_ == expected, morph
+
+
 def test_lemma_rules_serve_unseen_forms_of_the_parts_of_speech_they_cover(tmp_path):
     """With `rules`, a form the training table does not know goes to spaCy's rule lemmatizer
     (the vocab's tables, saved with the pipeline) where its part of speech has rules; the

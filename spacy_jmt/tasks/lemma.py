@@ -11,7 +11,9 @@ data are not learned (their tokens give no loss). At inference the most probable
 With `lookup` (the default), a form seen in the training data with the token's predicted
 part of speech takes its most frequent training lemma instead, as Stanza's lemmatizer does
 (on UD EWT 90% of the dev tokens are such forms, and their training lemma is right for 99.7%
-of them); the trees serve the other forms. A doc without `token.pos` looks up the form alone.
+of them); the trees serve the other forms. Where the form was seen with the predicted
+morphology too, the lemma of that combination wins ("her" with Poss=Yes is "her", without it
+"she"). A doc without `token.pos` looks up the form alone.
 The trees and the table are learned at `initialize` and saved with the component (`state`).
 
 With `rules`, a form the table does not know goes to spaCy's rule lemmatizer before the trees:
@@ -122,8 +124,9 @@ class LemmaTask(TokenTask):
             self.state["strings"] = list(self._strings)
 
     def _observe_lemmas(self, example: Example) -> None:
-        """Keep the most frequent lemma of each form (and of each form with its gold `pos`)
-        in `state["lookup"]`, updated as the counts grow."""
+        """Keep the most frequent lemma of each form, of each form with its gold `pos`, and of
+        each form with its gold `pos` and `morph` in `state["lookup"]`, updated as the counts
+        grow."""
         if "lookup" not in self.state:  # a new `initialize`: the counts start again
             self._lemma_counts = {}
         table = self.state.setdefault("lookup", {})
@@ -131,7 +134,12 @@ class LemmaTask(TokenTask):
         for token in reference:
             if not token.lemma_:
                 continue
-            for key in (lookup_key(token.text, ""), lookup_key(token.text, token.pos_)):
+            keys = {  # a set: without features the last is the second
+                lookup_key(token.text, ""),
+                lookup_key(token.text, token.pos_),
+                lookup_key(token.text, token.pos_, str(token.morph)),
+            }
+            for key in keys:
                 counts = self._lemma_counts.setdefault(key, Counter())
                 counts[token.lemma_] += 1
                 if counts[token.lemma_] > counts[table.get(key, "")]:
@@ -170,7 +178,9 @@ class LemmaTask(TokenTask):
         """RETURNS (Optional[str]): The token's lemma from the training table or the rules;
         None if neither knows the form."""
         table = self.state.get("lookup", {}) if self.cfg["lookup"] else {}
-        lemma = table.get(lookup_key(token.text, token.pos_))
+        lemma = table.get(lookup_key(token.text, token.pos_, str(token.morph)))
+        if lemma is None:
+            lemma = table.get(lookup_key(token.text, token.pos_))
         if lemma is None and self._rules is not None:
             lemma = self._rules(token)
         return lemma
@@ -195,9 +205,10 @@ class LemmaTask(TokenTask):
         return Scorer.score_token_attr(examples, "lemma")
 
 
-def lookup_key(form: str, pos: str) -> str:
-    """RETURNS (str): The key of a form (and part of speech, "" for none) in the table."""
-    return f"{form}\t{pos}"
+def lookup_key(form: str, pos: str, morph: str = "") -> str:
+    """RETURNS (str): The key of a form, its part of speech ("" for none) and, where given,
+    its morphology (UD FEATS) in the table."""
+    return f"{form}\t{pos}\t{morph}" if morph else f"{form}\t{pos}"
 
 
 class RuleLemmas:
