@@ -58,7 +58,8 @@ def quantize_network(network: Any) -> Any:
 
 def weights_key(params: Any) -> Tuple[Tuple[int, int], ...]:
     """RETURNS: What identifies the current values of torch parameters: their storage and
-    in-place version (an optimizer step replaces `.data` or bumps the version)."""
+    in-place version (loading and averages copy into them, which bumps the version; a
+    training step may reuse the storage, so training drops the copy itself)."""
     return tuple((p.data_ptr(), p._version) for p in params)
 
 
