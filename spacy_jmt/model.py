@@ -167,8 +167,8 @@ class JMTShim(PyTorchShim):
         self._quantized: Optional[Tuple[Tuple[Tuple[int, int], ...], Any]] = None
 
     def predict(self, inputs: ArgsKwargs) -> Any:
-        network = self._quantized_network() if self.quantize else None
-        if network is None:
+        network = self.inference_network()
+        if network is self._model:
             return super().predict(inputs)
         import torch
 
@@ -184,7 +184,8 @@ class JMTShim(PyTorchShim):
 
     def inference_network(self) -> Any:
         """RETURNS (Module): The network that predicts: the int8 copy where quantized."""
-        return (self._quantized_network() if self.quantize else None) or self._model
+        quantized = self._quantized_network() if self.quantize else None
+        return self._model if quantized is None else quantized
 
     def _quantized_network(self) -> Any:
         """RETURNS (Optional[Module]): The int8 copy of the current weights; None where torch
