@@ -25,8 +25,8 @@ import spacy
 from spacy.language import Language
 from spacy.scorer import Scorer
 from spacy.tokens import Doc, DocBin, Span
-from spacy.util import dot_to_dict
 from spacy.training import Example
+from spacy.util import dot_to_dict
 from spacy.vocab import Vocab
 from tqdm import tqdm
 
@@ -229,26 +229,35 @@ def _run_worker(job: Dict[str, Any], stem: Path, verbose: bool) -> Dict[str, Any
 # -- worker ------------------------------------------------------------------------------------
 
 
+def config_overrides(settings: Dict[str, str]) -> Dict[str, Any]:
+    """RETURNS (Dict[str, Any]): `spacy.load`'s nested config for dotted keys and their
+    values as text (each read as JSON where it parses, else kept as a string)."""
+    values: Dict[str, Any] = {}
+    for key, value in settings.items():
+        try:
+            values[key] = json.loads(value)
+        except ValueError:
+            values[key] = value
+    return dot_to_dict(values)
+
+
 def load_pipeline(spec: str) -> Language:
     """Load a pipeline spec: a `spacy.load` argument, optionally followed by "?" and options
     joined by "&": "enable=a,b", "disable=..." or "exclude=..." (component names), or a
-    config override with a dotted key, e.g. "components.jmt.quantize=false" (the value read
-    as JSON where it parses, else as a string)."""
+    config override with a dotted key, e.g. "components.jmt.quantize=false"
+    (`config_overrides`)."""
     name, _, options = spec.partition("?")
     kwargs: Dict[str, Any] = {}
-    overrides: Dict[str, Any] = {}
+    settings: Dict[str, str] = {}
     for option in filter(None, options.split("&")):
         key, _, value = option.partition("=")
         if "." in key:
-            try:
-                overrides[key] = json.loads(value)
-            except ValueError:
-                overrides[key] = value
+            settings[key] = value
         elif key in ("enable", "disable", "exclude"):
             kwargs[key] = [v for v in value.split(",") if v]
         else:
             raise ValueError(f"unknown pipeline option '{key}' in '{spec}'")
-    return spacy.load(name, config=dot_to_dict(overrides), **kwargs)
+    return spacy.load(name, config=config_overrides(settings), **kwargs)
 
 
 def peak_rss_mb() -> Optional[float]:

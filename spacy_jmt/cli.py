@@ -6,7 +6,7 @@ from typing import Annotated, Any, Dict, List, NoReturn, Optional
 
 import typer
 
-from .benchmark import markdown_report, peer_pipelines, run_benchmark
+from .benchmark import config_overrides, markdown_report, peer_pipelines, run_benchmark
 from .convert import read_docs, select_documents, split_dev, write_docbin
 
 app = typer.Typer(
@@ -215,19 +215,13 @@ def evaluate_cli(
     main scores and write all of them as JSON, one object per corpus."""
     import spacy
     import srsly
-    from spacy.util import dot_to_dict
 
     from .readers import MultiCorpus
 
     paths = _parse_named(corpora, "--corpus")
-    overrides = {}
-    for key, value in _parse_named(settings or [], "--set", "KEY=VALUE").items():
-        try:
-            overrides[key] = srsly.json_loads(value)
-        except ValueError:
-            overrides[key] = value
+    overrides = config_overrides(_parse_named(settings or [], "--set", "KEY=VALUE"))
     try:
-        nlp = spacy.load(pipeline, config=dot_to_dict(overrides))
+        nlp = spacy.load(pipeline, config=overrides)
     except (OSError, ValueError) as err:
         _fail(f"cannot load {pipeline}: {err}")
     results: Dict[str, Dict] = {}

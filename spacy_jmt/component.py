@@ -132,7 +132,7 @@ def make_jmt(
         level k: the k-th BiLSTM) and the heads of the tasks on them. 0: train everything.
     quantize (bool): Predict with int8 weights in the network's LSTMs and linear layers
         (torch's dynamic quantization, on the CPU): faster, with the same accuracy on the
-        shipped pipelines (README "Speed"). Training always runs in float32. An inference
+        syntax pipeline (README, fifteenth session). Training always runs in float32. An inference
         setting: `spacy.load(path, config={"components": {"jmt": {"quantize": False}}})`
         switches it off for a trained pipeline.
     scorer (Optional[Callable]): The scoring method.
