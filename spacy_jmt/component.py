@@ -336,7 +336,7 @@ class JMT(TrainablePipe):
         log_variances = leaves.get(LOG_VARIANCES, {})  # loss_weights = "uncertainty"
         total = None
         for task in self.tasks:
-            loss = task.loss(examples, leaves)
+            loss = task.loss(task.visible(examples), leaves)
             if loss is None:
                 continue
             key = f"{self.name}:{task.name}"
@@ -416,6 +416,8 @@ class JMT(TrainablePipe):
             task.state.clear()
         for eg in get_examples():  # one pass over the data for all tasks
             for task in self.tasks:
+                if not task.learns_from(eg):
+                    continue
                 if task.name in found:
                     found[task.name].update(task.gold_labels(eg))
                 task.observe(eg)
@@ -426,8 +428,10 @@ class JMT(TrainablePipe):
                 else task.prune_labels(found[task.name])
             )
             if not task.labels:
+                where = f" in the corpora {task.cfg['corpora']}" if task.cfg["corpora"] else ""
                 raise ValueError(
-                    Errors.E143.format(name=self.name) + f" (task '{task.name}' found no labels)"
+                    Errors.E143.format(name=self.name)
+                    + f" (task '{task.name}' found no labels{where})"
                 )
             self.cfg["labels"][task.name] = task.labels
         if source is not None:

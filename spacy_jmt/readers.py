@@ -14,13 +14,12 @@ from spacy.training import Corpus, Example
 from spacy.training.corpus import walk_corpus
 from spacy.util import registry
 
+from .keys import CORPUS_KEY
 from .pairs import is_pair_data
 from .segmentation import copy_gold_sentences
 
 SCHEDULES = ("proportional", "uniform", "temperature")
 UNITS = ("examples", "words")
-# Where MultiCorpus notes each reference Doc's corpus (in Doc.user_data), for AnnealedBatcher.
-CORPUS_KEY = "spacy_jmt.corpus"
 
 
 def _check_schedule(schedule: str, temperature: float, unit: str = "examples") -> None:

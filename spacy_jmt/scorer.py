@@ -33,14 +33,19 @@ def score_jmt(
     examples = list(examples)
     scores: Dict[str, Any] = {}
     built = build_tasks(tasks, labels)
+    # Each task is scored on the examples it learns from (its `corpora`).
+    seen_by = {task.name: [eg for eg in examples if task.learns_from(eg)] for task in built}
     for task in built:
-        scores.update(task.score(examples))
+        scores.update(task.score(seen_by[task.name]))
     if labels:
         unseen = {}
         for task in built:
             known = set(task.labels)
             counts = Counter(
-                label for eg in examples for label in task.gold_labels(eg) if label not in known
+                label
+                for eg in seen_by[task.name]
+                for label in task.gold_labels(eg)
+                if label not in known
             )
             if counts:
                 unseen[task.name] = dict(counts.most_common())

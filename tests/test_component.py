@@ -398,6 +398,45 @@ def test_partial_data_trains():
     assert [t.tag_ for t in nlp("She eats .")] == ["PRP", "VBZ", "."]
 
 
+def test_task_learns_only_from_its_corpora():
+    """With `corpora`, a task takes its labels, its loss and its scores from those corpora
+    only; the other tasks still learn from every corpus."""
+    from spacy_jmt.component import DEFAULT_TASKS
+    from spacy_jmt.keys import CORPUS_KEY
+    from spacy_jmt.scorer import score_jmt
+
+    config = copy.deepcopy(SMALL_CONFIG)
+    tasks = {name: dict(settings) for name, settings in DEFAULT_TASKS.items()}
+    tasks["tag"]["corpora"] = ["a"]
+    config["tasks"] = tasks
+    fix_random_seed(0)
+    nlp = blank_jmt(config)
+    examples = examples_of(nlp)
+    for eg in examples:
+        eg.reference.user_data[CORPUS_KEY] = "a"
+    other = Doc(nlp.vocab, words=["dog", "sleeps"], tags=["XX", "VBZ"], pos=["NOUN", "VERB"])
+    other.user_data[CORPUS_KEY] = "b"
+    from_b = Example(nlp.make_doc(other.text), other)
+    nlp.initialize(lambda: examples + [from_b])
+    jmt = nlp.get_pipe("jmt")
+    assert "XX" not in jmt.labels["tag"] and "NOUN" in jmt.labels["pos"]
+    losses: Dict[str, float] = {}
+    nlp.update([from_b], sgd=Adam(0.01), losses=losses)
+    assert "jmt:pos" in losses and "jmt:tag" not in losses
+    tasks_cfg = jmt.cfg["tasks"]
+    scores = score_jmt([from_b], tasks=tasks_cfg, labels=jmt.labels)
+    assert scores["tag_acc"] is None and scores["pos_acc"] is not None
+    assert "unseen_labels" not in scores  # "XX" is not the tag task's to know
+    typo = blank_jmt({"model": SMALL_MODEL, "tasks": {"tag": tasks["tag"]}})
+    with pytest.raises(ValueError, match=r"found no labels in the corpora \['a'\]"):
+        typo.initialize(lambda: [from_b])
+    # Examples that name no corpus (other readers, spacy evaluate) are every task's.
+    del other.user_data[CORPUS_KEY]
+    assert score_jmt([from_b], tasks=tasks_cfg)["tag_acc"] is not None
+    with pytest.raises(ValueError, match="corpora must be a list"):
+        blank_jmt({"tasks": {"tag": {"kind": "tagging", "attr": "TAG", "corpora": "a"}}})
+
+
 def _misaligned_example(nlp: Language) -> Example:
     """The reference splits "don't" and "rain." into two tokens each; the predicted doc not."""
     ref = Doc(

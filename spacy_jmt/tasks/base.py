@@ -14,11 +14,16 @@ from spacy.tokens import Doc
 from spacy.training import Example
 from spacy.vocab import Vocab
 
+from ..keys import CORPUS_KEY
+
 if TYPE_CHECKING:
     from torch import Tensor, nn
 
-# Settings every task accepts in the config, with their defaults.
-COMMON_SETTINGS: Dict[str, Any] = {"kind": None, "level": 1, "depth": 0, "weight": 1.0}
+# Settings every task accepts in the config, with their defaults. "corpora": the names of
+# the spacy-jmt.MultiCorpus.v1 corpora the task learns from and is scored on (None: all).
+COMMON_SETTINGS: Dict[str, Any] = {
+    "kind": None, "level": 1, "depth": 0, "weight": 1.0, "corpora": None,
+}  # fmt: skip
 
 
 class Task:
@@ -64,6 +69,14 @@ class Task:
         self.cfg = {**COMMON_SETTINGS, **self.settings, **cfg}
         if not isinstance(self.cfg["level"], int) or self.cfg["level"] < self.min_level:
             raise ValueError(f"Task '{name}': level must be an integer >= {self.min_level}")
+        corpora = self.cfg["corpora"]
+        if corpora is not None and (
+            isinstance(corpora, str) or not all(isinstance(c, str) for c in corpora)
+        ):
+            raise ValueError(
+                f"Task '{name}': corpora must be a list of corpus names (the keys of "
+                f"spacy-jmt.MultiCorpus.v1's paths) or null, got {corpora!r}"
+            )
         self.labels: List[str] = list(labels or [])
         # What the task learns from the data besides its labels (JSON-serializable; saved
         # with the component), e.g. the relation task's argument-type constraints.
@@ -182,6 +195,23 @@ class Task:
         get = get_torch_network if torch.is_grad_enabled() else get_inference_network
         return get(self._model).heads[self.name]
 
+    def learns_from(self, example: Example) -> bool:
+        """RETURNS (bool): Whether the task learns from and is scored on the example: with
+        the setting `corpora`, only the examples of those MultiCorpus corpora (and those of
+        other readers, which name no corpus). E.g. EWT's XPOS tags and CoNLL-2000's, which
+        a tagger assigned with other conventions, need not train one head."""
+        corpora = self.cfg["corpora"]
+        corpus = example.reference.user_data.get(CORPUS_KEY)
+        return corpora is None or corpus is None or corpus in corpora
+
+    def visible(self, examples: List[Example]) -> List[Example]:
+        """RETURNS (List[Example]): The examples as the task learns from them: those it does
+        not learn from (`learns_from`) with a reference that annotates nothing, so that the
+        kind treats them as it treats any corpus that lacks its annotation."""
+        if self.cfg["corpora"] is None:
+            return examples
+        return [eg if self.learns_from(eg) else unannotated(eg) for eg in examples]
+
     def gold_labels(self, example: Example) -> Iterable[str]:
         """RETURNS (Iterable[str]): The labels this example's reference annotates."""
         raise NotImplementedError
@@ -224,3 +254,10 @@ class Task:
     def score(self, examples: Iterable[Example]) -> Dict[str, Any]:
         """RETURNS (Dict[str, Any]): The task's scores, for `spacy train` and `spacy evaluate`."""
         raise NotImplementedError
+
+
+def unannotated(example: Example) -> Example:
+    """RETURNS (Example): The example with a reference of the same words and no annotation."""
+    ref = example.reference
+    blank = Doc(ref.vocab, words=[t.text for t in ref], spaces=[bool(t.whitespace_) for t in ref])
+    return Example(example.predicted, blank)
