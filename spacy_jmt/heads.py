@@ -614,7 +614,7 @@ class CoreferenceHead(SpanClassifierHead):
 
     def antecedent_scores(
         self,
-        reps: torch.Tensor,
+        g: torch.Tensor,
         mention_scores: torch.Tensor,
         starts: torch.Tensor,
         antecedents: torch.Tensor,
@@ -623,7 +623,9 @@ class CoreferenceHead(SpanClassifierHead):
     ) -> torch.Tensor:
         """Score spans against their candidate antecedents.
 
-        reps (Tensor): (n, span_width) representations of the kept spans, in doc order.
+        g (Tensor): (n, pair_width) projected representations of the kept spans, in doc
+            order (`project(represent(...))`, computed once per doc: the rows of a long doc
+            are scored in blocks, each reading the spans before it).
         mention_scores (Tensor): (n,) their mention scores.
         starts (Tensor): (n,) long: their first tokens.
         antecedents (Tensor): (m, K) long: for the m spans `rows` of the n, the indices of
@@ -636,7 +638,6 @@ class CoreferenceHead(SpanClassifierHead):
         """
         valid = antecedents >= 0
         j = antecedents.clamp(min=0)
-        g = self.project(reps)
         gi, gj = g[rows][:, None, :].expand(-1, j.shape[1], -1), g[j]
         distance = self.distance_embed(distance_buckets(starts[rows][:, None] - starts[j]))
         pair = [gi, gj, gi * gj, distance]

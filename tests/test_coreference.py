@@ -91,15 +91,15 @@ def test_antecedent_scores_look_back_a_bounded_window():
     torch.manual_seed(0)
     head = CoreferenceHead(8, 0, 16, 3, 4, 8, 0.0)
     n, k = 7, 3
-    reps = torch.randn(n, head.span_width)
+    g = head.project(torch.randn(n, head.span_width))
     index = torch.arange(n)[:, None] - 1 - torch.arange(k)[None, :]
     antecedents = index.masked_fill(index < 0, -1)
-    scores = head.antecedent_scores(reps, torch.zeros(n), torch.arange(n), antecedents)
+    scores = head.antecedent_scores(g, torch.zeros(n), torch.arange(n), antecedents)
     assert scores.shape == (n, k + 1)
     assert torch.isinf(scores[0, 1:]).all() and (scores[:, 0] == 0).all()
     assert torch.isfinite(scores[3:, 1:]).all()
     block = head.antecedent_scores(
-        reps, torch.zeros(n), torch.arange(n), antecedents[4:], slice(4, None)
+        g, torch.zeros(n), torch.arange(n), antecedents[4:], slice(4, None)
     )
     assert torch.allclose(block, scores[4:])
     assert distance_buckets(torch.tensor([1, 4, 5, 8, 64, 10**6])).tolist() == [0, 3, 4, 5, 8, 8]
@@ -117,8 +117,8 @@ def test_string_match_codes_compare_whole_texts_and_last_words():
     assert codes[2:].tolist() == [[2, 1], [0, 0], [2, 1]]  # the same text, in any case: 2
     assert match_codes(words, antecedents[3:], slice(3, None)).tolist() == codes[3:].tolist()
     head = CoreferenceHead(8, 0, 16, 3, 4, 8, 0.0, string_match=True)
-    reps = torch.randn(len(spans), head.span_width)
-    args = (reps, torch.zeros(len(spans)), torch.tensor([s for s, _ in spans]), antecedents)
+    g = head.project(torch.randn(len(spans), head.span_width))
+    args = (g, torch.zeros(len(spans)), torch.tensor([s for s, _ in spans]), antecedents)
     with pytest.raises(ValueError, match="string matches"):
         head.antecedent_scores(*args)
     assert torch.isfinite(head.antecedent_scores(*args, words=words)[1:, 1]).all()
@@ -205,10 +205,12 @@ def test_partial_gold_mentions_teach_the_links_they_annotate(monkeypatch, partia
     assert nlp.evaluate(examples)["coref_f"] is None
 
 
-def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs():
+def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(monkeypatch):
     """Any doc (empty, one word, no mention-like words, far longer than the antecedent
     window) decodes to disjoint clusters of valid spans inside one sentence each; a doc
-    without gold clusters adds no coreference loss."""
+    without gold clusters adds no coreference loss. A long doc is scored in blocks of rows
+    that give the same clusters, with its spans projected once (not once per block, which
+    made a 100k-token doc quadratic)."""
     tasks = {"coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5,
                        "max_antecedents": 4}}  # fmt: skip
     nlp = blank(tasks)
@@ -231,6 +233,16 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
             assert 0 <= s < e <= len(doc) and e - s <= 3
             assert doc[s].sent.start == doc[e - 1].sent.start
     assert len(get_clusters(nlp(docs[0]))) > 1  # links found along the whole doc
+    from spacy_jmt.tasks import coreference
+
+    whole = get_clusters(nlp(docs[0]))
+    monkeypatch.setattr(coreference, "BLOCK", 2)  # rows in blocks of 5: many per doc
+    projected = []
+    project = nlp.get_pipe("jmt").tasks[0].head.project
+    hook = project.register_forward_hook(lambda module, x, out: projected.append(len(out)))
+    assert get_clusters(nlp(docs[0])) == whole
+    hook.remove()
+    assert len(projected) == 1 and projected[0] > 5
     losses = nlp.update([Example(Doc(nlp.vocab, words=WORDS, sent_starts=STARTS),
                                  Doc(nlp.vocab, words=WORDS, sent_starts=STARTS))])  # fmt: skip
     assert "jmt:coref" not in losses or losses["jmt:coref"] == 0.0

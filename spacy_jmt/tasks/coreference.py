@@ -260,7 +260,8 @@ class CoreferenceTask(Task):
             antecedents = self._antecedents(len(kept), training=True)
             starts = torch.tensor([s for s, _ in kept_spans])
             words = self._span_words(eg.predicted, kept_spans)
-            pair = head.antecedent_scores(reps, scores[kept], starts, antecedents, words=words)
+            g = head.project(reps)
+            pair = head.antecedent_scores(g, scores[kept], starts, antecedents, words=words)
             cluster = torch.tensor([gold.get(span, -1) for span in kept_spans])
             j = antecedents.clamp(min=0)
             same = (cluster[:, None] == cluster[j]) & (cluster[:, None] >= 0) & (antecedents >= 0)
@@ -299,7 +300,7 @@ class CoreferenceTask(Task):
         was_training = head.training
         head.eval()
         try:
-            reps = head.represent(output["features"], _doc_spans(b, kept_spans))
+            g = head.project(head.represent(output["features"], _doc_spans(b, kept_spans)))
             mention = scores[kept]
             starts = torch.tensor([s for s, _ in kept_spans])
             antecedents = self._antecedents(len(kept))
@@ -308,7 +309,7 @@ class CoreferenceTask(Task):
             choice: List[int] = []
             for i in range(0, len(kept), step):  # rows in blocks; each row reads earlier spans
                 rows = slice(i, i + step)
-                pair = head.antecedent_scores(reps, mention, starts, antecedents[rows], rows, words)
+                pair = head.antecedent_scores(g, mention, starts, antecedents[rows], rows, words)
                 pair[:, 0] += self.cfg["link_threshold"]  # the dummy: no link
                 choice += pair.argmax(1).tolist()
         finally:
