@@ -45,22 +45,26 @@ def load_source(source: str, name: str) -> TrainablePipe:
     )
 
 
+# Task settings that only say how a task trains, which growing may change.
+TRAINING_ONLY = ("weight", "corpora")
+
+
 def check_tasks(old: Dict[str, Dict[str, Any]], new: Dict[str, Dict[str, Any]]) -> None:
     """Raise a ValueError unless every task of the trained component is in the new one with
-    the same settings (the loss weight may change): growing adds tasks, it does not move or
-    drop them."""
+    the same settings (the loss weight and the corpora it learns from may change): growing
+    adds tasks, it does not move or drop them."""
     for name, settings in old.items():
         if name not in new:
             raise ValueError(
                 f"grow_from: the trained pipeline's task '{name}' is missing from the new "
                 f"config; keep every old task (its weight may be 0) and add the new ones"
             )
-        a = {k: v for k, v in settings.items() if k != "weight"}
-        b = {k: v for k, v in new[name].items() if k != "weight"}
+        a = {k: v for k, v in settings.items() if k not in TRAINING_ONLY}
+        b = {k: v for k, v in new[name].items() if k not in TRAINING_ONLY}
         if a != b:
             raise ValueError(
                 f"grow_from: task '{name}' differs from the trained pipeline's "
-                f"(trained: {a}, now: {b}); only its weight may change"
+                f"(trained: {a}, now: {b}); only its weight and corpora may change"
             )
 
 

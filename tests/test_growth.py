@@ -141,6 +141,9 @@ def test_grow_from_refuses_a_config_that_drops_or_moves_old_tasks(trained):
     moved = {**NEW_TASKS, "dep": {"kind": "parsing", "level": 4}}
     with pytest.raises(ValueError, match="task 'dep' differs"):
         _grow(trained, tasks=moved)
+    # how a task trains may change: its loss weight and the corpora it learns from
+    retrained = {**NEW_TASKS, "tag": {**OLD_TASKS["tag"], "weight": 0.5, "corpora": ["ewt"]}}
+    _grow(trained, tasks=retrained)
     below = {**OLD_TASKS, "ents": {"kind": "spans", "level": 1}}  # changes level 2's input
     with pytest.raises(ValueError, match="change the shape"):
         _grow(trained, tasks=below)
