@@ -586,10 +586,16 @@ class CoreferenceHead(SpanClassifierHead):
     spans' words match); the dummy antecedent (i starts a cluster or is no mention) scores 0.
     The task prunes the candidates and picks the antecedents.
 
+    With `coarse` (coarse-to-fine inference, Lee et al. 2018), a cheap score ranks a long
+    window of antecedents first: s_c(i, j) = g_i' W_c g_j plus a learned bias for the
+    distance bucket and, with `string_match`, for the match code (`prune`); only the best of
+    them reach the MLP, and s_c is part of their score s(i, j), so it is trained through it.
+
     width_in, depth, width, max_width, width_embedding, dropout: As SpanClassifierHead.
     pair_width (int): Width of the projection g that the pair scorer reads.
     string_match (bool): Whether the pair scorer reads a string-match code per pair
         (N_MATCH_CODES values, see `match_codes`).
+    coarse (bool): Whether the head has the coarse scorer.
     """
 
     def __init__(
@@ -602,9 +608,14 @@ class CoreferenceHead(SpanClassifierHead):
         pair_width: int,
         dropout: float,
         string_match: bool = False,
+        coarse: bool = False,
     ):
         super().__init__(width_in, 0, depth, width, max_width, width_embedding, dropout)
         self.project = nn.Linear(self.span_width, pair_width)
+        self.coarse = nn.Linear(pair_width, pair_width, bias=False) if coarse else None
+        self.coarse_bias = nn.Embedding(N_DISTANCE_BUCKETS + N_MATCH_CODES, 1) if coarse else None
+        if self.coarse_bias is not None:
+            nn.init.zeros_(self.coarse_bias.weight)
         self.distance_embed = nn.Embedding(N_DISTANCE_BUCKETS, width_embedding)
         self.match_embed = nn.Embedding(N_MATCH_CODES, width_embedding) if string_match else None
         n_embedded = 2 if string_match else 1
@@ -647,8 +658,51 @@ class CoreferenceHead(SpanClassifierHead):
             pair.append(self.match_embed(match_codes(words, antecedents, rows)))
         scores = self.pair(torch.cat(pair, -1)).squeeze(-1)
         scores = scores + mention_scores[rows][:, None] + mention_scores[j]
+        if self.coarse is not None:
+            scores = scores + self.coarse_scores(g, starts, antecedents, rows, words)
         scores = scores.masked_fill(~valid, float("-inf"))
         return torch.cat([scores.new_zeros(len(scores), 1), scores], 1)
+
+    def coarse_scores(
+        self,
+        g: torch.Tensor,
+        starts: torch.Tensor,
+        antecedents: torch.Tensor,
+        rows: slice = slice(None),
+        words: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> torch.Tensor:
+        """RETURNS (Tensor): (m, K) the coarse scores s_c(i, j) (arguments as
+        `antecedent_scores`; finite also where there is no antecedent)."""
+        assert self.coarse is not None and self.coarse_bias is not None
+        j = antecedents.clamp(min=0)
+        scores = torch.bmm(g[j], self.coarse(g[rows])[:, :, None]).squeeze(-1)
+        distance = distance_buckets(starts[rows][:, None] - starts[j])
+        scores = scores + self.coarse_bias(distance)[..., 0]
+        if words is not None:
+            match = N_DISTANCE_BUCKETS + match_codes(words, j, rows)
+            scores = scores + self.coarse_bias(match)[..., 0]
+        return scores
+
+    def prune(
+        self,
+        g: torch.Tensor,
+        mention_scores: torch.Tensor,
+        starts: torch.Tensor,
+        antecedents: torch.Tensor,
+        k: Optional[int],
+        rows: slice = slice(None),
+        words: Optional[Tuple[torch.Tensor, torch.Tensor]] = None,
+    ) -> torch.Tensor:
+        """RETURNS (Tensor): (m, min(k, K)) long: for each span `rows`, its k candidate
+        antecedents (of `antecedents`, -1 for none) with the best s_m(j) + s_c(i, j); all
+        of them where k is None, without the coarse scorer, or with at most k."""
+        if k is None or self.coarse is None or antecedents.shape[1] <= k:
+            return antecedents
+        with torch.no_grad():
+            scores = self.coarse_scores(g, starts, antecedents, rows, words)
+            scores = scores + mention_scores[antecedents.clamp(min=0)]
+            top = scores.masked_fill(antecedents < 0, float("-inf")).topk(k, 1)
+        return antecedents.gather(1, top.indices).masked_fill(torch.isinf(top.values), -1)
 
 
 N_DISTANCE_BUCKETS = 9

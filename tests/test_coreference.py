@@ -42,14 +42,14 @@ def fit(nlp, examples, n_iter):
         nlp.update(examples, sgd=optimizer)
 
 
-@pytest.mark.parametrize("string_match", [False, True])
-def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path, string_match):
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"string_match": True}, {"string_match": True, "fine_antecedents": 2}],
+)
+def test_coreference_learns_cross_sentence_clusters_and_round_trips(tmp_path, settings):
     tasks = {
-        "coref": {
-            "kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5,
-            "string_match": string_match,
-        }
-    }  # fmt: skip
+        "coref": {"kind": "coreference", "level": 1, "max_width": 3, "top_ratio": 0.5, **settings}
+    }
     nlp = blank(tasks)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
@@ -103,6 +103,46 @@ def test_antecedent_scores_look_back_a_bounded_window():
     )
     assert torch.allclose(block, scores[4:])
     assert distance_buckets(torch.tensor([1, 4, 5, 8, 64, 10**6])).tolist() == [0, 3, 4, 5, 8, 8]
+
+
+@pytest.mark.parametrize("string_match", [False, True])
+def test_coarse_to_fine_scores_the_best_of_the_window(string_match):
+    """prune keeps, per span, the k antecedents of its window with the best coarse score
+    (s_m(j) + s_c(i, j)); the fine scores of those are the full window's scores of the
+    same pairs."""
+    from spacy_jmt.tasks.coreference import span_words
+
+    torch.manual_seed(0)
+    head = CoreferenceHead(8, 0, 16, 3, 4, 8, 0.0, string_match=string_match, coarse=True)
+    torch.nn.init.normal_(head.coarse_bias.weight)
+    n, window, k = 9, 6, 2
+    doc = Doc(spacy.blank("en").vocab, words="a b a c b a d a b".split())
+    words = span_words(doc, [(i, i + 1) for i in range(n)]) if string_match else None
+    g = head.project(torch.randn(n, head.span_width))
+    mention, starts = torch.randn(n), torch.arange(n)
+    index = torch.arange(n)[:, None] - 1 - torch.arange(window)[None, :]
+    antecedents = index.masked_fill(index < 0, -1)
+    pruned = head.prune(g, mention, starts, antecedents, k, words=words)
+    assert pruned.shape == (n, k)
+    coarse = (
+        head.coarse_scores(g, starts, antecedents, words=words) + mention[antecedents]
+    ).detach()
+    full = head.antecedent_scores(g, mention, starts, antecedents, words=words)
+    fine = head.antecedent_scores(g, mention, starts, pruned, words=words)
+    for i in range(n):
+        valid = [c for c in range(window) if antecedents[i, c] >= 0]
+        best = sorted(valid, key=lambda c: -float(coarse[i, c]))[:k]
+        assert sorted(pruned[i][pruned[i] >= 0].tolist()) == sorted(
+            int(antecedents[i, c]) for c in best
+        )
+        for c, j in enumerate(pruned[i].tolist()):
+            if j >= 0:
+                column = antecedents[i].tolist().index(j)
+                assert torch.isclose(fine[i, c + 1], full[i, column + 1])
+    assert pruned[0].tolist() == [-1, -1] and pruned[1].tolist()[1] == -1
+    assert head.prune(g, mention, starts, antecedents, None) is antecedents
+    block = head.prune(g, mention, starts, antecedents[4:], k, slice(4, None), words)
+    assert block.tolist() == pruned[4:].tolist()
 
 
 def test_string_match_codes_compare_whole_texts_and_last_words():
@@ -254,6 +294,7 @@ def test_decoding_gives_disjoint_clusters_of_valid_spans_on_long_and_empty_docs(
         ({"link_threshold": "high"}, "link_threshold must be a number"),
         ({"singleton_threshold": 1.0}, r"singleton_threshold must be in \[0, 1\)"),
         ({"train_antecedents": 0}, "train_antecedents must be an integer >= 1"),
+        ({"fine_antecedents": 0.5}, "fine_antecedents must be an integer >= 1"),
     ],
 )
 def test_decision_thresholds_are_checked(setting, match):

@@ -68,6 +68,10 @@ class CoreferenceTask(Task):
     string_match (bool): Whether the antecedent scorer also reads whether two spans have the
         same lowercased text or the same last word (as feature-based coreference systems do;
         a network without a pretrained LM sees a name's occurrences apart otherwise).
+    fine_antecedents (Optional[int]): Coarse-to-fine antecedents (Lee et al. 2018): a cheap
+        bilinear score ranks the window and only its best `fine_antecedents` are scored by
+        the pair MLP, in training and inference (None: the MLP scores the whole window).
+        The window can then be long at the cost of a short one.
     """
 
     kind = "coreference"
@@ -75,15 +79,15 @@ class CoreferenceTask(Task):
         "max_width": 10, "top_ratio": 0.4, "max_antecedents": 50, "train_antecedents": None,
         "singletons": True, "pair_width": 128, "width_embedding": 20, "negative_weight": 0.2,
         "mentions_task": None, "partial_mentions": True, "link_threshold": 0.0,
-        "singleton_threshold": 0.5, "string_match": False,
+        "singleton_threshold": 0.5, "string_match": False, "fine_antecedents": None,
     }  # fmt: skip
     inference_settings = ("link_threshold", "singleton_threshold", "max_antecedents")
     min_level = 1
 
     def __init__(self, name: str, cfg: Dict[str, Any], labels: Optional[List[str]] = None):
         super().__init__(name, cfg, labels or ["COREF"])
-        for key in ("max_width", "max_antecedents", "train_antecedents"):
-            if key == "train_antecedents" and self.cfg[key] is None:
+        for key in ("max_width", "max_antecedents", "train_antecedents", "fine_antecedents"):
+            if key in ("train_antecedents", "fine_antecedents") and self.cfg[key] is None:
                 continue
             if not isinstance(self.cfg[key], int) or self.cfg[key] < 1:
                 raise ValueError(f"Task '{name}': {key} must be an integer >= 1")
@@ -103,7 +107,7 @@ class CoreferenceTask(Task):
         return CoreferenceHead(
             width_in, self.cfg["depth"], sizes["width"], self.cfg["max_width"],
             self.cfg["width_embedding"], self.cfg["pair_width"], sizes["dropout"],
-            self.cfg["string_match"],
+            self.cfg["string_match"], self.cfg["fine_antecedents"] is not None,
         )  # fmt: skip
 
     def gold_labels(self, example: Example) -> Iterable[str]:
@@ -257,10 +261,13 @@ class CoreferenceTask(Task):
                 kept = self._keep(scores.detach(), len(eg.predicted), spans, mentions[b]).tolist()
             kept_spans = [spans[i] for i in kept]
             reps = head.represent(output["features"], _doc_spans(b, kept_spans))
-            antecedents = self._antecedents(len(kept), training=True)
             starts = torch.tensor([s for s, _ in kept_spans])
             words = self._span_words(eg.predicted, kept_spans)
             g = head.project(reps)
+            antecedents = head.prune(
+                g, scores[kept], starts, self._antecedents(len(kept), True),
+                self.cfg["fine_antecedents"], words=words,
+            )  # fmt: skip
             pair = head.antecedent_scores(g, scores[kept], starts, antecedents, words=words)
             cluster = torch.tensor([gold.get(span, -1) for span in kept_spans])
             j = antecedents.clamp(min=0)
@@ -306,20 +313,23 @@ class CoreferenceTask(Task):
             antecedents = self._antecedents(len(kept))
             words = self._span_words(doc, kept_spans)
             step = max(1, 10 * BLOCK // self.cfg["max_antecedents"])
-            choice: List[int] = []
+            fine = self.cfg["fine_antecedents"]
+            best: List[int] = []  # per span, its antecedent (-1: none)
             for i in range(0, len(kept), step):  # rows in blocks; each row reads earlier spans
                 rows = slice(i, i + step)
-                pair = head.antecedent_scores(g, mention, starts, antecedents[rows], rows, words)
+                block = head.prune(g, mention, starts, antecedents[rows], fine, rows, words)
+                pair = head.antecedent_scores(g, mention, starts, block, rows, words)
                 pair[:, 0] += self.cfg["link_threshold"]  # the dummy: no link
-                choice += pair.argmax(1).tolist()
+                choice = pair.argmax(1)
+                picked = block.gather(1, (choice - 1).clamp(min=0)[:, None])[:, 0]
+                best += torch.where(choice > 0, picked, -1).tolist()
         finally:
             head.train(was_training)
         probs = torch.sigmoid(mention).tolist()
         cluster_of: Dict[int, int] = {}
         clusters: List[List[int]] = []
-        for i, c in enumerate(choice):
-            if c > 0:
-                j = int(antecedents[i, c - 1])
+        for i, j in enumerate(best):
+            if j >= 0:
                 if j not in cluster_of:
                     cluster_of[j] = len(clusters)
                     clusters.append([j])
