@@ -8,7 +8,9 @@ from spacy.util import load_config, load_model_from_config, registry
 
 from spacy_jmt.growth import check_tasks
 
-CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.cfg"))
+ALL_CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.cfg"))
+# Training configs; the others assemble trained pipelines (`spacy assemble`, sourced jmt).
+CONFIGS = [p for p in ALL_CONFIGS if "source" not in load_config(p)["components"]["jmt"]]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -54,3 +56,37 @@ def test_grow_config_keeps_the_syntax_pipelines_network():
     grow = load_config(configs / "grow_entities.cfg")["components"]["jmt"]
     assert {key: grow["model"].get(key) for key in syntax["model"]} == syntax["model"]
     check_tasks(syntax["tasks"], grow["tasks"])
+
+
+def test_syntax_coref_config_assembles_two_trained_pipelines(tmp_path):
+    """configs/syntax_coref.cfg puts two trained jmt components in one pipeline (spacy
+    assemble), each annotating as it did alone."""
+    pytest.importorskip("spacy_lookups_data")
+    import subprocess
+    import sys
+
+    import spacy
+    from pipelines import TEXTS, train_showcase
+
+    from spacy_jmt.converters.coref import get_clusters
+
+    trained = train_showcase(tmp_path / "trained", n_iter=40)
+    config = Path(__file__).parent.parent / "configs" / "syntax_coref.cfg"
+    out = tmp_path / "assembled"
+    paths = [
+        "--paths.syntax",
+        str(trained),
+        "--paths.coref",
+        str(trained),
+        "--paths.vectors",
+        "null",
+    ]
+    cmd = [sys.executable, "-m", "spacy", "assemble", str(config), str(out), *paths]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    nlp, alone = spacy.load(out), spacy.load(trained)
+    assert nlp.pipe_names == ["jmt", "coref"]
+    for doc, single in zip(nlp.pipe(TEXTS), alone.pipe(TEXTS)):
+        assert [t.tag_ for t in doc] == [t.tag_ for t in single]
+        clusters = [get_clusters(d) for d in (doc, single)]
+        assert clusters[0] == clusters[1]
+    assert any(get_clusters(doc) for doc in nlp.pipe(TEXTS))
