@@ -648,18 +648,17 @@ class CoreferenceHead(SpanClassifierHead):
             -inf where there is no antecedent.
         """
         valid = antecedents >= 0
-        j = antecedents.clamp(min=0)
+        if self.match_embed is not None and words is None:
+            raise ValueError("This coreference head reads string matches: pass words")
+        j, buckets, codes = pair_codes(starts, antecedents, rows, words)
         gi, gj = g[rows][:, None, :].expand(-1, j.shape[1], -1), g[j]
-        distance = self.distance_embed(distance_buckets(starts[rows][:, None] - starts[j]))
-        pair = [gi, gj, gi * gj, distance]
+        pair = [gi, gj, gi * gj, self.distance_embed(buckets)]
         if self.match_embed is not None:
-            if words is None:
-                raise ValueError("This coreference head reads string matches: pass words")
-            pair.append(self.match_embed(match_codes(words, antecedents, rows)))
+            pair.append(self.match_embed(codes))
         scores = self.pair(torch.cat(pair, -1)).squeeze(-1)
         scores = scores + mention_scores[rows][:, None] + mention_scores[j]
         if self.coarse is not None:
-            scores = scores + self.coarse_scores(g, starts, antecedents, rows, words)
+            scores = scores + self._coarse(g, j, rows, buckets, codes)
         scores = scores.masked_fill(~valid, float("-inf"))
         return torch.cat([scores.new_zeros(len(scores), 1), scores], 1)
 
@@ -673,14 +672,23 @@ class CoreferenceHead(SpanClassifierHead):
     ) -> torch.Tensor:
         """RETURNS (Tensor): (m, K) the coarse scores s_c(i, j) (arguments as
         `antecedent_scores`; finite also where there is no antecedent)."""
+        j, buckets, codes = pair_codes(starts, antecedents, rows, words)
+        return self._coarse(g, j, rows, buckets, codes)
+
+    def _coarse(
+        self,
+        g: torch.Tensor,
+        j: torch.Tensor,
+        rows: slice,
+        buckets: torch.Tensor,
+        codes: Optional[torch.Tensor],
+    ) -> torch.Tensor:
+        """s_c for the pairs (`rows`, j) with their distance buckets and match codes."""
         assert self.coarse is not None and self.coarse_bias is not None
-        j = antecedents.clamp(min=0)
         scores = torch.bmm(g[j], self.coarse(g[rows])[:, :, None]).squeeze(-1)
-        distance = distance_buckets(starts[rows][:, None] - starts[j])
-        scores = scores + self.coarse_bias(distance)[..., 0]
-        if words is not None:
-            match = N_DISTANCE_BUCKETS + match_codes(words, j, rows)
-            scores = scores + self.coarse_bias(match)[..., 0]
+        scores = scores + self.coarse_bias(buckets)[..., 0]
+        if codes is not None:
+            scores = scores + self.coarse_bias(N_DISTANCE_BUCKETS + codes)[..., 0]
         return scores
 
     def prune(
@@ -707,6 +715,20 @@ class CoreferenceHead(SpanClassifierHead):
 
 N_DISTANCE_BUCKETS = 9
 N_MATCH_CODES = 3
+
+
+def pair_codes(
+    starts: torch.Tensor,
+    antecedents: torch.Tensor,
+    rows: slice,
+    words: Optional[Tuple[torch.Tensor, torch.Tensor]],
+) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """RETURNS: for the spans `rows` and their antecedents (-1: none), the antecedents'
+    indices (clamped to 0), the distance buckets and the string-match codes (None without
+    words), which the fine and the coarse scores both read."""
+    j = antecedents.clamp(min=0)
+    buckets = distance_buckets(starts[rows][:, None] - starts[j])
+    return j, buckets, None if words is None else match_codes(words, antecedents, rows)
 
 
 def match_codes(

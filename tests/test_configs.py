@@ -1,11 +1,16 @@
 """The shipped training configs build the pipeline they describe."""
 
 import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import spacy
+from pipelines import TEXTS, train_showcase
 from spacy.util import load_config, load_model_from_config, registry
 
+from spacy_jmt.converters.coref import get_clusters
 from spacy_jmt.growth import check_tasks
 
 ALL_CONFIGS = sorted((Path(__file__).parent.parent / "configs").rglob("*.cfg"))
@@ -62,14 +67,6 @@ def test_syntax_coref_config_assembles_two_trained_pipelines(tmp_path):
     """configs/syntax_coref.cfg puts two trained jmt components in one pipeline (spacy
     assemble), each annotating as it did alone."""
     pytest.importorskip("spacy_lookups_data")
-    import subprocess
-    import sys
-
-    import spacy
-    from pipelines import TEXTS, train_showcase
-
-    from spacy_jmt.converters.coref import get_clusters
-
     trained = train_showcase(tmp_path / "trained", n_iter=40)
     config = Path(__file__).parent.parent / "configs" / "syntax_coref.cfg"
     out = tmp_path / "assembled"
