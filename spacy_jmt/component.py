@@ -263,7 +263,8 @@ class JMT(TrainablePipe):
         if not outputs:
             return
         for task in self.tasks:
-            task.set_annotations(docs, outputs, self.cfg["overwrite"])
+            if task.writes:
+                task.set_annotations(docs, outputs, self.cfg["overwrite"])
 
     def task_weights(self, docs: Iterable[Doc], batch_size: int = 64) -> Dict[str, Any]:
         """The learned task-to-task weights of the communication graph (model setting

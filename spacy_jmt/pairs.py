@@ -347,7 +347,7 @@ def compare_pairs(
         "entailment" (the most probable label) and "entailment_probs" (label ->
         probability); None for what the component has no task for.
     """
-    tasks = [task for task in component.tasks if task.pair_level]  # type: ignore[attr-defined]
+    tasks = [task for task in component.tasks if task.pair_level and task.writes]  # type: ignore[attr-defined]
     if not tasks:
         raise ValueError(
             f"Component '{component.name}' has no relatedness or entailment task to compare "

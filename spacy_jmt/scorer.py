@@ -32,7 +32,7 @@ def score_jmt(
 
     examples = list(examples)
     scores: Dict[str, Any] = {}
-    built = build_tasks(tasks, labels)
+    built = [task for task in build_tasks(tasks, labels) if task.writes]
     # Each task is scored on the examples it learns from (its `corpora`).
     seen_by = {task.name: [eg for eg in examples if task.learns_from(eg)] for task in built}
     for task in built:

@@ -437,6 +437,36 @@ def test_task_learns_only_from_its_corpora():
         blank_jmt({"tasks": {"tag": {"kind": "tagging", "attr": "TAG", "corpora": "a"}}})
 
 
+def test_auxiliary_task_trains_but_writes_nothing():
+    """A task with write = false learns (its loss; its label embeddings feed the levels
+    above, so the network has its head) but leaves its attribute unset and has no scores."""
+    from spacy_jmt.component import DEFAULT_TASKS
+    from spacy_jmt.model import get_torch_network
+    from spacy_jmt.scorer import score_jmt
+
+    config = copy.deepcopy(SMALL_CONFIG)
+    config["tasks"] = {name: dict(settings) for name, settings in DEFAULT_TASKS.items()}
+    config["tasks"]["tag"]["write"] = False
+    fix_random_seed(0)
+    nlp = blank_jmt(config)
+    nlp.initialize(lambda: examples_of(nlp))
+    losses = train(nlp, lambda: examples_of(nlp), 40)
+    assert losses["jmt:tag"] < 0.1
+    jmt = nlp.get_pipe("jmt")
+    assert "tag" in get_torch_network(jmt.model).heads
+    docs = list(nlp.pipe(TEXTS))
+    assert not any(doc.has_annotation("TAG") for doc in docs)
+    assert all(doc.has_annotation("POS") and doc.has_annotation("DEP") for doc in docs)
+    scores = score_jmt(examples_of(nlp), tasks=jmt.cfg["tasks"], labels=jmt.labels)
+    assert "tag_acc" not in scores and scores["pos_acc"] is not None
+    with pytest.raises(ValueError, match="write must be true or false"):
+        blank_jmt({"tasks": {"tag": {"kind": "tagging", "attr": "TAG", "write": "no"}}})
+    # The sentence splitter bounds the levels above it: it always writes what it finds.
+    with pytest.raises(ValueError, match="so it writes them"):
+        blank_jmt({"tasks": {"sents": {"kind": "tagging", "attr": "SENT_START", "level": 0,
+                                       "write": False}}})  # fmt: skip
+
+
 def _misaligned_example(nlp: Language) -> Example:
     """The reference splits "don't" and "rain." into two tokens each; the predicted doc not."""
     ref = Doc(

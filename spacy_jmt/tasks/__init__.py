@@ -66,7 +66,7 @@ def build_tasks(
         t.link(by_name)
     owners: Dict[str, List[str]] = {}
     for t in tasks:
-        for target in t.owns():
+        for target in t.owns() if t.writes else ():
             owners.setdefault(target, []).append(t.name)
     for target, names in owners.items():
         if len(names) > 1:

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 
 # Settings every task accepts in the config, with their defaults. "corpora": the names of
 # the spacy-jmt.MultiCorpus.v1 corpora the task learns from and is scored on (None: all).
+# "write": False makes an auxiliary task, which learns (its loss, and the label embeddings
+# it gives the levels above) but writes nothing to the docs and has no scores.
 COMMON_SETTINGS: Dict[str, Any] = {
-    "kind": None, "level": 1, "depth": 0, "weight": 1.0, "corpora": None,
+    "kind": None, "level": 1, "depth": 0, "weight": 1.0, "corpora": None, "write": True,
 }  # fmt: skip
 
 
@@ -77,6 +79,8 @@ class Task:
                 f"Task '{name}': corpora must be a list of corpus names (the keys of "
                 f"spacy-jmt.MultiCorpus.v1's paths) or null, got {corpora!r}"
             )
+        if not isinstance(self.cfg["write"], bool):
+            raise ValueError(f"Task '{name}': write must be true or false, not {cfg['write']!r}")
         self.labels: List[str] = list(labels or [])
         # What the task learns from the data besides its labels (JSON-serializable; saved
         # with the component), e.g. the relation task's argument-type constraints.
@@ -148,6 +152,12 @@ class Task:
     @property
     def weight(self) -> float:
         return self.cfg["weight"]
+
+    @property
+    def writes(self) -> bool:
+        """RETURNS (bool): Whether the task writes its predictions to the docs and is scored
+        (the setting `write`); an auxiliary task only trains the network."""
+        return self.cfg["write"]
 
     @property
     def n_outputs(self) -> int:

@@ -113,6 +113,11 @@ class TaggingTask(TokenTask):
                 f"Task '{name}': attr must be TAG, POS, MORPH, SENT_START or _.<extension>, "
                 f"got {attr!r}"
             )
+        if attr == "SENT_START" and not self.writes:
+            raise ValueError(
+                f"Task '{name}' predicts sentence starts, which bound every level above it, "
+                "so it writes them: write = false is for the tasks that only train the network"
+            )
         if attr == "SENT_START" and self.level != 0:
             raise ValueError(
                 f"Task '{name}' predicts sentence starts, so it must sit at level 0: the "
