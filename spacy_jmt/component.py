@@ -21,6 +21,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import serialization
+from .embed import observe_words
 from .growth import SuccessiveRegularization, check_tasks, copy_weights, freeze_levels, load_source
 from .layers import LOG_VARIANCES
 from .model import attach_network, get_torch_network
@@ -449,6 +450,7 @@ class JMT(TrainablePipe):
         docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
+        observe_words(tok2vec, (eg.predicted for eg in get_examples()))
         self.cfg["width_in"] = tok2vec.get_dim("nO")
         self._build_network()
         self.model.get_ref("network").initialize()

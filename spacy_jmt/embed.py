@@ -1,17 +1,138 @@
-"""`spacy-jmt.CharCNNEmbed.v1`: spaCy's MultiHashEmbed (hashed NORM/PREFIX/SUFFIX/SHAPE and,
+"""Two drop-in `embed` layers for spaCy's `Tok2Vec.v2`.
+
+`spacy-jmt.RareWordEmbed.v1`: spaCy's MultiHashEmbed whose word column (the first attribute,
+e.g. NORM) has an unknown-word key. At `initialize` the component counts the words of the
+training data (`observe_words`). In training a word seen c times is replaced by the unknown
+key with probability alpha / (alpha + c) (word dropout as in Kiperwasser and Goldberg 2016),
+so the network learns what to do with a word it has no embedding for: read the static
+vectors, prefix, suffix and shape. At inference every word the training data never showed
+gets the unknown key, instead of the hash rows of other words it happens to collide with.
+
+`spacy-jmt.CharCNNEmbed.v1`: spaCy's MultiHashEmbed (hashed NORM/PREFIX/SUFFIX/SHAPE and,
 optionally, static vectors) concatenated with a character CNN over each word's UTF-8 bytes
 (an embedding per byte, a window of three bytes through a Maxout, max-pooled over the
-word), mixed back to `width` by a Maxout. A drop-in `embed` for spaCy's `Tok2Vec.v2`.
+word), mixed back to `width` by a Maxout.
 """
 
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, Iterable, List, Optional, Tuple, Union
 
+import numpy
+from spacy.attrs import intify_attr
+from spacy.ml.featureextractor import FeatureExtractor
 from spacy.ml.models.tok2vec import MultiHashEmbed
+from spacy.ml.staticvectors import StaticVectors
+from spacy.strings import hash_string
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Maxout, Model, Ragged, chain, expand_window, reduce_max, with_array
+from thinc.api import (
+    HashEmbed,
+    Maxout,
+    Model,
+    Ragged,
+    chain,
+    concatenate,
+    expand_window,
+    list2ragged,
+    ragged2list,
+    reduce_max,
+    with_array,
+)
 from thinc.layers import Embed
-from thinc.types import Floats2d
+from thinc.types import Floats2d, Ints2d
+
+UNKNOWN_WORD = hash_string("<spacy-jmt unknown word>")
+RARE_WORDS = "rare_words"  # the name of the layer that maps words to the unknown key
+
+
+@registry.architectures("spacy-jmt.RareWordEmbed.v1")
+def build_rare_word_embed(
+    width: int,
+    attrs: List[Union[str, int]],
+    rows: List[int],
+    include_static_vectors: bool,
+    alpha: float = 0.25,
+) -> Model[List[Doc], List[Floats2d]]:
+    """spaCy's MultiHashEmbed.v2 with an unknown-word key for its first attribute.
+
+    width, attrs, rows, include_static_vectors: As spaCy's MultiHashEmbed.v2 (attrs[0] is the
+        word column, e.g. NORM).
+    alpha (float): Word dropout: in training a word seen c times in the training data
+        becomes the unknown word with probability alpha / (alpha + c); 0 switches word
+        dropout off (unseen words still become the unknown word at inference).
+    RETURNS (Model[List[Doc], List[Floats2d]]): One (n_tokens, width) array per doc.
+    """
+    if len(rows) != len(attrs):
+        raise ValueError(f"Mismatched lengths: {len(rows)} rows for {len(attrs)} attrs")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    # The seeds of spaCy's MultiHashEmbed (8, 9, ...), so the tables hash as it does.
+    embeddings = [
+        HashEmbed(width, n_rows, column=i, seed=8 + i, dropout=0.0) for i, n_rows in enumerate(rows)
+    ]
+    features: Model[List[Doc], Ragged] = chain(
+        FeatureExtractor(attrs),
+        rare_words(intify_attr(attrs[0]), alpha),
+        list2ragged(),
+        with_array(concatenate(*embeddings)),
+    )
+    if include_static_vectors:
+        features = concatenate(features, StaticVectors(width, dropout=0.0))
+    n_in = width * (len(embeddings) + include_static_vectors)
+    max_out = with_array(Maxout(width, n_in, nP=3, dropout=0.0, normalize=True))
+    return chain(features, max_out, ragged2list())
+
+
+def rare_words(attr: int, alpha: float) -> Model[List[Ints2d], List[Ints2d]]:
+    """Replace column 0 of the features (the word) with UNKNOWN_WORD: in training with
+    probability alpha / (alpha + count), at inference where the count is 0. Until
+    `observe_words` has given it the counts, the layer passes the features through."""
+    return Model(
+        RARE_WORDS,
+        _rare_words_forward,
+        attrs={"attr": attr, "alpha": alpha, "words": None, "counts": None},
+    )
+
+
+def observe_words(model: Model, docs: Iterable[Doc]) -> None:
+    """Give the rare-word layers inside `model` (if any) the counts of the words of the
+    training data `docs` (read only where `model` has such a layer)."""
+    layers = [node for node in model.walk() if node.name == RARE_WORDS]
+    if not layers:
+        return
+    attrs = sorted({layer.attrs["attr"] for layer in layers})
+    values = [doc.to_array(attrs).reshape((len(doc), len(attrs))) for doc in docs]
+    table = numpy.concatenate(values) if values else numpy.zeros((0, len(attrs)), "uint64")
+    for layer in layers:
+        column = table[:, attrs.index(layer.attrs["attr"])]
+        words, counts = numpy.unique(column.astype("uint64"), return_counts=True)
+        layer.attrs["words"] = words
+        layer.attrs["counts"] = counts.astype("int32")
+
+
+def _rare_words_forward(
+    model: Model, Xs: List[Ints2d], is_train: bool
+) -> Tuple[List[Ints2d], Callable]:
+    words, counts = model.attrs["words"], model.attrs["counts"]
+    if words is None or not len(Xs):
+        return Xs, lambda dYs: dYs
+    alpha = model.attrs["alpha"]
+    Ys = []
+    for X in Xs:
+        column = numpy.asarray(X[:, 0], dtype="uint64")
+        found = numpy.searchsorted(words, column).clip(0, max(len(words) - 1, 0))
+        seen = numpy.zeros(len(column), dtype="int32")
+        if len(words):
+            hit = words[found] == column
+            seen[hit] = counts[found[hit]]
+        if is_train and alpha > 0:
+            unknown = numpy.random.uniform(size=len(column)) < alpha / (alpha + seen)
+        else:
+            unknown = seen == 0
+        Y = X.copy()
+        Y[unknown, 0] = UNKNOWN_WORD
+        Ys.append(model.ops.asarray(Y, dtype=X.dtype))
+    return Ys, lambda dYs: dYs
+
 
 BOW, EOW, OFFSET = 1, 2, 3  # byte b becomes id b + OFFSET
 N_BYTE_IDS = 256 + OFFSET
