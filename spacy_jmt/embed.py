@@ -118,7 +118,8 @@ def _rare_words_forward(
     alpha = model.attrs["alpha"]
     Ys = []
     for X in Xs:
-        column = numpy.asarray(X[:, 0], dtype="uint64")
+        Y = model.ops.to_numpy(X).copy()  # the features as numpy arrays, on CPU or GPU
+        column = Y[:, 0].astype("uint64")
         found = numpy.searchsorted(words, column).clip(0, max(len(words) - 1, 0))
         seen = numpy.zeros(len(column), dtype="int32")
         if len(words):
@@ -128,9 +129,8 @@ def _rare_words_forward(
             unknown = numpy.random.uniform(size=len(column)) < alpha / (alpha + seen)
         else:
             unknown = seen == 0
-        Y = X.copy()
         Y[unknown, 0] = UNKNOWN_WORD
-        Ys.append(model.ops.asarray(Y, dtype=X.dtype))
+        Ys.append(model.ops.asarray(Y))
     return Ys, lambda dYs: dYs
 
 
