@@ -245,6 +245,6 @@ def test_bilinear_scores_are_the_same_with_and_without_gradients():
         fast = bilinear_scores(x, W, y)
     trained = bilinear_scores(x, W.requires_grad_(), y)
     assert trained.requires_grad
-    expected = torch.stack([torch.stack([x[i] @ W[l] @ y[i] for l in range(3)]) for i in range(7)])
+    expected = torch.stack([torch.stack([x[i] @ W[k] @ y[i] for k in range(3)]) for i in range(7)])
     assert torch.allclose(fast, expected, atol=1e-5)
     assert torch.allclose(trained, expected, atol=1e-5)
