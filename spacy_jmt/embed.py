@@ -14,7 +14,8 @@ optionally, static vectors) concatenated with a character CNN over each word's U
 word), mixed back to `width` by a Maxout.
 """
 
-from typing import Callable, Iterable, List, Optional, Tuple, Union
+from collections import Counter
+from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy
 from spacy.attrs import intify_attr
@@ -100,13 +101,16 @@ def observe_words(model: Model, docs: Iterable[Doc]) -> None:
     if not layers:
         return
     attrs = sorted({layer.attrs["attr"] for layer in layers})
-    values = [doc.to_array(attrs).reshape((len(doc), len(attrs))) for doc in docs]
-    table = numpy.concatenate(values) if values else numpy.zeros((0, len(attrs)), "uint64")
+    counters: Dict[int, Counter] = {attr: Counter() for attr in attrs}  # memory ~ vocabulary
+    for doc in docs:
+        table = doc.to_array(attrs).reshape((len(doc), len(attrs)))
+        for j, attr in enumerate(attrs):
+            counters[attr].update(table[:, j].tolist())
     for layer in layers:
-        column = table[:, attrs.index(layer.attrs["attr"])]
-        words, counts = numpy.unique(column.astype("uint64"), return_counts=True)
+        counter = counters[layer.attrs["attr"]]
+        words = numpy.array(sorted(counter), dtype="uint64")
         layer.attrs["words"] = words
-        layer.attrs["counts"] = counts.astype("int32")
+        layer.attrs["counts"] = numpy.array([counter[w] for w in words.tolist()], dtype="int32")
 
 
 def _rare_words_forward(
