@@ -24,22 +24,22 @@ def test_shapes_and_empty_docs():
     assert [y.shape for y in model.predict([nlp("")])] == [(0, 16)]
 
 
-def test_jmt_learns_with_it_and_round_trips(tmp_path):
+def train_with_embed(embed):
+    """A small jmt pipeline with this `embed` in its tok2vec, trained to the gold tags of the
+    tiny data; RETURNS (nlp, the annotated docs)."""
     from test_component import SMALL_CONFIG, annotations, examples_of, gold_annotations, train
     from tiny_data import SENTENCES
 
-    import spacy_jmt.embed  # noqa: F401  (registers the architecture without entry points)
+    import spacy_jmt.embed  # noqa: F401  (registers the architectures without entry points)
 
     fix_random_seed(0)
     config = copy.deepcopy(SMALL_CONFIG)
     config["model"]["tok2vec"]["embed"] = {
-        "@architectures": "spacy-jmt.CharCNNEmbed.v1",
         "width": 32,
         "attrs": ATTRS,
         "rows": [500, 200, 200, 200],
         "include_static_vectors": False,
-        "char_width": 8,
-        "n_filters": 16,
+        **embed,
     }
     nlp = spacy.blank("en")
     nlp.add_pipe("jmt", config=config)
@@ -48,6 +48,14 @@ def test_jmt_learns_with_it_and_round_trips(tmp_path):
     docs = [nlp(" ".join(data["words"])) for data in SENTENCES]
     for doc, data in zip(docs, SENTENCES):
         assert annotations(doc)["tags"] == gold_annotations(data)["tags"]
+    return nlp, docs
+
+
+def test_jmt_learns_with_it_and_round_trips(tmp_path):
+    from test_component import annotations
+
+    embed = {"@architectures": "spacy-jmt.CharCNNEmbed.v1", "char_width": 8, "n_filters": 16}
+    nlp, docs = train_with_embed(embed)
     nlp.to_disk(tmp_path / "p")
     again = spacy.load(tmp_path / "p")
     assert [annotations(again(d.text)) for d in docs] == [annotations(d) for d in docs]
@@ -84,35 +92,17 @@ def test_rare_words_become_the_unknown_word():
 
 
 def test_rare_word_embed_trains_in_jmt_and_keeps_its_counts(tmp_path):
-    from test_component import SMALL_CONFIG, annotations, examples_of, gold_annotations, train
-    from tiny_data import SENTENCES
+    from test_component import annotations
 
-    fix_random_seed(0)
-    config = copy.deepcopy(SMALL_CONFIG)
-    config["model"]["tok2vec"]["embed"] = {
-        "@architectures": "spacy-jmt.RareWordEmbed.v1",
-        "width": 32,
-        "attrs": ATTRS,
-        "rows": [500, 200, 200, 200],
-        "include_static_vectors": False,
-        "alpha": 0.1,
-    }
-    nlp = spacy.blank("en")
-    nlp.add_pipe("jmt", config=config)
-    nlp.initialize(lambda: examples_of(nlp))
-    tok2vec = nlp.get_pipe("jmt").model.get_ref("tok2vec")
-    rare = next(node for node in tok2vec.walk() if node.name == "rare_words")
-    n_words = len({t.norm for data in SENTENCES for t in nlp.make_doc(" ".join(data["words"]))})
-    assert len(rare.attrs["words"]) == n_words  # counted over every training doc
-    train(nlp, lambda: examples_of(nlp), 80)
-    docs = [nlp(" ".join(data["words"])) for data in SENTENCES]
-    for doc, data in zip(docs, SENTENCES):
-        assert annotations(doc)["tags"] == gold_annotations(data)["tags"]
+    nlp, docs = train_with_embed({"@architectures": "spacy-jmt.RareWordEmbed.v1", "alpha": 0.1})
+
+    def rare_layer(pipeline):
+        tok2vec = pipeline.get_pipe("jmt").model.get_ref("tok2vec")
+        return next(node for node in tok2vec.walk() if node.name == "rare_words")
+
+    assert len(rare_layer(nlp).attrs["words"]) == len({t.norm for d in docs for t in d})
     nlp.to_disk(tmp_path / "p")
     again = spacy.load(tmp_path / "p")
-    loaded = next(
-        n for n in again.get_pipe("jmt").model.get_ref("tok2vec").walk() if n.name == "rare_words"
-    )
-    assert numpy.array_equal(loaded.attrs["words"], rare.attrs["words"])
+    assert numpy.array_equal(rare_layer(again).attrs["words"], rare_layer(nlp).attrs["words"])
     texts = [d.text for d in docs] + ["Zebras quizzically juxtapose."]
     assert [annotations(again(t)) for t in texts] == [annotations(nlp(t)) for t in texts]
