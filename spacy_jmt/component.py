@@ -21,7 +21,7 @@ from spacy.vocab import Vocab
 from thinc.api import Config, Model, Optimizer, set_dropout_rate
 
 from . import serialization
-from .embed import observe_words
+from .embed import WordCounts
 from .growth import SuccessiveRegularization, check_tasks, copy_weights, freeze_levels, load_source
 from .layers import LOG_VARIANCES
 from .model import attach_network, get_torch_network
@@ -416,7 +416,9 @@ class JMT(TrainablePipe):
         found: Dict[str, set] = {t.name: set(t.labels) for t in self.tasks if t.name not in labels}
         for task in self.tasks:
             task.state.clear()
+        word_counts = WordCounts(self.model.get_ref("tok2vec"))
         for eg in get_examples():  # one pass over the data for all tasks
+            word_counts.add(eg.predicted)
             for task in self.tasks:
                 if not task.learns_from(eg):
                     continue
@@ -450,7 +452,7 @@ class JMT(TrainablePipe):
         docs = [eg.predicted for eg in sample] or [Doc(self.vocab, words=["x"])]
         tok2vec = self.model.get_ref("tok2vec")
         tok2vec.initialize(X=docs)
-        observe_words(tok2vec, (eg.predicted for eg in get_examples()))
+        word_counts.save()
         self.cfg["width_in"] = tok2vec.get_dim("nO")
         self._build_network()
         self.model.get_ref("network").initialize()

@@ -94,23 +94,37 @@ def rare_words(attr: int, alpha: float) -> Model[List[Ints2d], List[Ints2d]]:
     )
 
 
+class WordCounts:
+    """Counts the words of the training data for the rare-word layers inside `model`, one
+    doc at a time (`add`, within the component's one pass over the data), then gives them
+    the counts (`save`). Does nothing where `model` has no such layer."""
+
+    def __init__(self, model: Model) -> None:
+        self.layers = [node for node in model.walk() if node.name == RARE_WORDS]
+        self.attrs = sorted({layer.attrs["attr"] for layer in self.layers})
+        self.counters: Dict[int, Counter] = {a: Counter() for a in self.attrs}  # ~ vocabulary
+
+    def add(self, doc: Doc) -> None:
+        if not self.layers:
+            return
+        table = doc.to_array(self.attrs).reshape((len(doc), len(self.attrs)))
+        for j, attr in enumerate(self.attrs):
+            self.counters[attr].update(table[:, j].tolist())
+
+    def save(self) -> None:
+        for layer in self.layers:
+            counter = self.counters[layer.attrs["attr"]]
+            words = numpy.array(sorted(counter), dtype="uint64")
+            layer.attrs["words"] = words
+            layer.attrs["counts"] = numpy.array([counter[w] for w in words.tolist()], "int32")
+
+
 def observe_words(model: Model, docs: Iterable[Doc]) -> None:
-    """Give the rare-word layers inside `model` (if any) the counts of the words of the
-    training data `docs` (read only where `model` has such a layer)."""
-    layers = [node for node in model.walk() if node.name == RARE_WORDS]
-    if not layers:
-        return
-    attrs = sorted({layer.attrs["attr"] for layer in layers})
-    counters: Dict[int, Counter] = {attr: Counter() for attr in attrs}  # memory ~ vocabulary
+    """Give the rare-word layers inside `model` (if any) the counts of the words of `docs`."""
+    counts = WordCounts(model)
     for doc in docs:
-        table = doc.to_array(attrs).reshape((len(doc), len(attrs)))
-        for j, attr in enumerate(attrs):
-            counters[attr].update(table[:, j].tolist())
-    for layer in layers:
-        counter = counters[layer.attrs["attr"]]
-        words = numpy.array(sorted(counter), dtype="uint64")
-        layer.attrs["words"] = words
-        layer.attrs["counts"] = numpy.array([counter[w] for w in words.tolist()], dtype="int32")
+        counts.add(doc)
+    counts.save()
 
 
 def _rare_words_forward(
