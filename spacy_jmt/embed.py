@@ -2,7 +2,7 @@
 
 `spacy-jmt.RareWordEmbed.v1`: spaCy's MultiHashEmbed whose word column (the first attribute,
 e.g. NORM) has an unknown-word key. At `initialize` the component counts the words of the
-training data (`observe_words`). In training a word seen c times is replaced by the unknown
+training data (`WordCounts`). In training a word seen c times is replaced by the unknown
 key with probability alpha / (alpha + c) (word dropout as in Kiperwasser and Goldberg 2016),
 so the network learns what to do with a word it has no embedding for: read the static
 vectors, prefix, suffix and shape. At inference every word the training data never showed
@@ -15,7 +15,7 @@ word), mixed back to `width` by a Maxout.
 """
 
 from collections import Counter
-from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 import numpy
 from spacy.attrs import intify_attr
@@ -86,7 +86,7 @@ def build_rare_word_embed(
 def rare_words(attr: int, alpha: float) -> Model[List[Ints2d], List[Ints2d]]:
     """Replace column 0 of the features (the word) with UNKNOWN_WORD: in training with
     probability alpha / (alpha + count), at inference where the count is 0. Until
-    `observe_words` has given it the counts, the layer passes the features through."""
+    `WordCounts.save` has given it the counts, the layer passes the features through."""
     return Model(
         RARE_WORDS,
         _rare_words_forward,
@@ -117,14 +117,6 @@ class WordCounts:
             words = numpy.array(sorted(counter), dtype="uint64")
             layer.attrs["words"] = words
             layer.attrs["counts"] = numpy.array([counter[w] for w in words.tolist()], "int32")
-
-
-def observe_words(model: Model, docs: Iterable[Doc]) -> None:
-    """Give the rare-word layers inside `model` (if any) the counts of the words of `docs`."""
-    counts = WordCounts(model)
-    for doc in docs:
-        counts.add(doc)
-    counts.save()
 
 
 def _rare_words_forward(

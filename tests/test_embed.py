@@ -8,7 +8,7 @@ import numpy
 import spacy
 from thinc.api import fix_random_seed
 
-from spacy_jmt.embed import UNKNOWN_WORD, build_char_cnn_embed, build_rare_word_embed, observe_words
+from spacy_jmt.embed import UNKNOWN_WORD, WordCounts, build_char_cnn_embed, build_rare_word_embed
 
 ATTRS = ["NORM", "PREFIX", "SUFFIX", "SHAPE"]
 
@@ -76,7 +76,10 @@ def test_rare_words_become_the_unknown_word():
     doc = nlp("The zebra sat")
     # Before the counts are given, the layer passes the words through.
     assert UNKNOWN_WORD not in rare_word_features(model, [doc], False)[0][:, 0]
-    observe_words(model, train_docs)
+    counts = WordCounts(model)
+    for train_doc in train_docs:
+        counts.add(train_doc)
+    counts.save()
     words = rare_word_features(model, [doc], False)[0][:, 0]
     assert [w == UNKNOWN_WORD for w in words] == [False, True, False]  # norms: "the" is seen
     # In training a word seen c times is dropped with probability alpha / (alpha + c).
