@@ -9,9 +9,9 @@ vectors, prefix, suffix and shape. At inference every word the training data nev
 gets the unknown key, instead of the hash rows of other words it happens to collide with.
 
 `spacy-jmt.CharCNNEmbed.v1`: spaCy's MultiHashEmbed (hashed NORM/PREFIX/SUFFIX/SHAPE and,
-optionally, static vectors) concatenated with a character CNN over each word's UTF-8 bytes
-(an embedding per byte, a window of three bytes through a Maxout, max-pooled over the
-word), mixed back to `width` by a Maxout.
+optionally, static vectors; with `alpha`, the RareWordEmbed above instead) concatenated with
+a character CNN over each word's UTF-8 bytes (an embedding per byte, a window of three bytes
+through a Maxout, max-pooled over the word), mixed back to `width` by a Maxout.
 """
 
 from collections import Counter
@@ -157,6 +157,7 @@ def build_char_cnn_embed(
     char_width: int = 32,
     n_filters: int = 64,
     max_bytes: int = 20,
+    alpha: Optional[float] = None,
 ) -> Model[List[Doc], List[Floats2d]]:
     """Hashed word features (and static vectors) plus a character CNN.
 
@@ -166,9 +167,14 @@ def build_char_cnn_embed(
     n_filters (int): The width of the CNN's output (after max pooling over the word).
     max_bytes (int): A word's first max_bytes UTF-8 bytes are read (with markers for the
         word's start and end, so a cut word's end is not mistaken for a suffix).
+    alpha (Optional[float]): If set, the word features are RareWordEmbed's (its unknown-word
+        key and word dropout alpha) instead of MultiHashEmbed's.
     RETURNS (Model[List[Doc], List[Floats2d]]): One (n_tokens, width) array per doc.
     """
-    words = MultiHashEmbed(width, attrs, rows, include_static_vectors)
+    if alpha is None:
+        words = MultiHashEmbed(width, attrs, rows, include_static_vectors)
+    else:
+        words = build_rare_word_embed(width, attrs, rows, include_static_vectors, alpha)
     chars: Model[List[Doc], Floats2d] = chain(
         char_ids(max_bytes),
         with_array(Embed(nO=char_width, nV=N_BYTE_IDS)),

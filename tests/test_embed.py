@@ -5,6 +5,7 @@ unknown-word key and word dropout)."""
 import copy
 
 import numpy
+import pytest
 import spacy
 from thinc.api import fix_random_seed
 
@@ -51,11 +52,16 @@ def train_with_embed(embed):
     return nlp, docs
 
 
-def test_jmt_learns_with_it_and_round_trips(tmp_path):
+@pytest.mark.parametrize("alpha", [None, 0.1])
+def test_jmt_learns_with_it_and_round_trips(tmp_path, alpha):
     from test_component import annotations
 
     embed = {"@architectures": "spacy-jmt.CharCNNEmbed.v1", "char_width": 8, "n_filters": 16}
-    nlp, docs = train_with_embed(embed)
+    nlp, docs = train_with_embed({**embed, "alpha": alpha})
+    tok2vec = nlp.get_pipe("jmt").model.get_ref("tok2vec")
+    rare = [node for node in tok2vec.walk() if node.name == "rare_words"]
+    # With alpha the word features are RareWordEmbed's, given their counts at initialize.
+    assert len(rare) == (alpha is not None) and all(r.attrs["words"] is not None for r in rare)
     nlp.to_disk(tmp_path / "p")
     again = spacy.load(tmp_path / "p")
     assert [annotations(again(d.text)) for d in docs] == [annotations(d) for d in docs]
